@@ -1,0 +1,105 @@
+"""Commands: what a caller asks the ledger to do, as plain immutable data.
+
+Field names match the public contract's field names, so a validation error can name the field the
+caller sent. ``occurred_at`` stays ``None`` when the caller did not send it; the handler then uses the
+recording time. Keeping the absence visible matters for idempotency: a retried request without a time
+must fingerprint the same as the original.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from services.ledger.domain.values import Owner, PauseReason, SwarmRole, Tier, TransferReason
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    case_id: str
+    command_id: str
+    actor: str
+    occurred_at: datetime | None = None
+    expected_version: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def fingerprint(self) -> str:
+        """A digest of everything the command asks for, except its idempotency key."""
+        payload = {
+            f.name: _canonical(getattr(self, f.name)) for f in fields(self) if f.name != "command_id"
+        }
+        payload["kind"] = self.kind
+        encoded = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(encoded).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Owner):
+        return [value.agent_id, value.group_id]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assign(Command):
+    owner: Owner
+    tier: Tier | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transfer(Command):
+    to_owner: Owner
+    reason: TransferReason
+    tier: Tier | None = None
+    note: str = ""
+    eta: datetime | None = None
+    warm: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class JoinSwarm(Command):
+    agent_id: str
+    group_id: str = ""
+    role: SwarmRole
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaveSwarm(Command):
+    agent_id: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pause(Command):
+    reason: PauseReason
+    until: datetime | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resume(Command):
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resolve(Command):
+    resolution_code: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reopen(Command):
+    reason: str = ""
+    note: str = ""

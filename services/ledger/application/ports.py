@@ -1,0 +1,70 @@
+"""What the application needs from an event store, whatever database is behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.ledger.domain.case import Case
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """The durable idempotency record of an accepted command, written with its events."""
+
+    command_id: str
+    case_id: str
+    kind: str
+    fingerprint: str
+    version_before: int
+    version_after: int
+
+    @property
+    def events_recorded(self) -> int:
+        return self.version_after - self.version_before
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCommand:
+    record: CommandRecord
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """A stored case event with its place in the global order."""
+
+    position: int
+    event: Case.Event
+
+
+class AppendConflict(Exception):
+    """The append lost a race: another writer took a case version or a command_id first.
+
+    Nothing of the attempted append was stored; deciding again on fresh state is safe.
+    """
+
+
+class EventStore(Protocol):
+    def find_commands(self, command_ids: Iterable[str]) -> dict[str, StoredCommand]: ...
+
+    def load_case(self, case_id: str) -> Case | None: ...
+
+    def append(
+        self, cases: Sequence[Case], records: Sequence[CommandRecord]
+    ) -> dict[tuple[str, int], int]:
+        """Write the cases' pending events and the records in one transaction.
+
+        Returns the global position of each new event by (case_id, version). Raises AppendConflict
+        when a version or command_id was taken concurrently, StoreUnavailable when the store is down.
+        """
+        ...
+
+    def position_of(self, case_id: str, version: int) -> int: ...
+
+    def read_case(self, case_id: str, after_version: int, limit: int) -> list[RecordedEvent]: ...
+
+    def read_all(self, after_position: int, limit: int) -> list[RecordedEvent]: ...
+
+    def max_position(self) -> int: ...

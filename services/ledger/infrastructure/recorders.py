@@ -1,0 +1,241 @@
+"""The library's application recorders, extended with the durable idempotency table.
+
+Each accepted command leaves one row in ``<name>_commands``, written in the same transaction as its
+events, before the events table is locked. A retried command therefore finds its original answer,
+and two racing copies of one command cannot both commit: the second hits the primary key and its
+whole transaction (events included) rolls back.
+
+The events themselves are written by the library's own code: on PostgreSQL under its
+``LOCK TABLE ... IN EXCLUSIVE MODE``, which makes commit order equal position order, so a reader
+tailing positions never passes over an event that commits late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from services.ledger.application.ports import CommandRecord, StoredCommand
+
+COMMAND_COLUMNS = (
+    "command_id",
+    "case_id",
+    "kind",
+    "fingerprint",
+    "version_before",
+    "version_after",
+)
+
+
+class LedgerRecorder(Protocol):
+    """What the store uses of an application recorder extended with command records."""
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]: ...
+
+    def max_notification_id(self) -> int | None: ...
+
+    def select_commands(self, command_ids: Sequence[str]) -> list[StoredCommand]: ...
+
+    def select_position(self, case_id: str, version: int) -> int | None: ...
+
+    def select_case_notifications(
+        self, case_id: str, after_version: int, limit: int
+    ) -> list[Notification]: ...
+
+
+def _record_params(records: Iterable[CommandRecord]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            r.command_id,
+            r.case_id,
+            r.kind,
+            r.fingerprint,
+            r.version_before,
+            r.version_after,
+        )
+        for r in records
+    ]
+
+
+def _stored_command(row: Any) -> StoredCommand:
+    return StoredCommand(
+        record=CommandRecord(
+            command_id=row["command_id"],
+            case_id=row["case_id"],
+            kind=row["kind"],
+            fingerprint=row["fingerprint"],
+            version_before=row["version_before"],
+            version_after=row["version_after"],
+        ),
+        position=row["position"],
+    )
+
+
+def _notification(row: Any, position: int, state: bytes) -> Notification:
+    return Notification(
+        id=position,
+        originator_id=row["originator_id"],
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=state,
+    )
+
+
+def commands_table_for(events_table_name: str) -> str:
+    return events_table_name.removesuffix("_events") + "_commands"
+
+
+class PostgresLedgerRecorder(PostgresApplicationRecorder):
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "ledger_events"
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema)
+        commands = Identifier(commands_table_for(events_table_name))
+        events = Identifier(events_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{commands} ("
+                "command_id text PRIMARY KEY, "
+                "case_id text NOT NULL, "
+                "kind text NOT NULL, "
+                "fingerprint text NOT NULL, "
+                "version_before bigint NOT NULL, "
+                "version_after bigint NOT NULL, "
+                "recorded_at timestamptz NOT NULL DEFAULT now())"
+            ).format(schema=schema, commands=commands)
+        )
+        self.insert_commands_statement = SQL(
+            "INSERT INTO {schema}.{commands} "
+            "(command_id, case_id, kind, fingerprint, version_before, version_after) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
+            "%s::bigint[], %s::bigint[])"
+        ).format(schema=schema, commands=commands)
+        self.select_commands_statement = SQL(
+            "SELECT c.*, e.notification_id AS position FROM {schema}.{commands} c "
+            "JOIN {schema}.{events} e "
+            "ON e.originator_id = c.case_id AND e.originator_version = c.version_after "
+            "WHERE c.command_id = ANY(%s)"
+        ).format(schema=schema, commands=commands, events=events)
+        self.select_position_statement = SQL(
+            "SELECT notification_id FROM {schema}.{events} "
+            "WHERE originator_id = %s AND originator_version = %s"
+        ).format(schema=schema, events=events)
+
+        self.select_case_statement = SQL(
+            "SELECT * FROM {schema}.{events} WHERE originator_id = %s AND originator_version > %s "
+            "ORDER BY originator_version LIMIT %s"
+        ).format(schema=schema, events=events)
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        records: Sequence[CommandRecord] = kwargs.get("command_records", ())
+        if records:
+            columns = list(zip(*_record_params(records), strict=True))
+            curs.execute(self.insert_commands_statement, [list(col) for col in columns])
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def select_commands(self, command_ids: Sequence[str]) -> list[StoredCommand]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_commands_statement, [list(command_ids)], prepare=True)
+            return [_stored_command(row) for row in curs.fetchall()]
+
+    def select_position(self, case_id: str, version: int) -> int | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_position_statement, [case_id, version], prepare=True)
+            row = curs.fetchone()
+            return None if row is None else int(row["notification_id"])
+
+    def select_case_notifications(
+        self, case_id: str, after_version: int, limit: int
+    ) -> list[Notification]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_case_statement, [case_id, after_version, limit], prepare=True)
+            return [
+                _notification(row, row["notification_id"], bytes(row["state"]))
+                for row in curs.fetchall()
+            ]
+
+
+class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
+    def __init__(
+        self, datastore: SQLiteDatastore, events_table_name: str = "ledger_events"
+    ) -> None:
+        self.commands_table_name = commands_table_for(events_table_name)
+        super().__init__(datastore, events_table_name)
+        self.insert_commands_statement = (
+            f"INSERT INTO {self.commands_table_name} "
+            f"({', '.join(COMMAND_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        self.select_position_statement = (
+            f"SELECT rowid FROM {self.events_table_name} "
+            "WHERE originator_id = ? AND originator_version = ?"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.commands_table_name} ("
+            "command_id TEXT PRIMARY KEY, "
+            "case_id TEXT NOT NULL, "
+            "kind TEXT NOT NULL, "
+            "fingerprint TEXT NOT NULL, "
+            "version_before INTEGER NOT NULL, "
+            "version_after INTEGER NOT NULL, "
+            "recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        records: Sequence[CommandRecord] = kwargs.get("command_records", ())
+        if records:
+            c.executemany(self.insert_commands_statement, _record_params(records))
+        return super()._insert_events(c, stored_events, **kwargs)
+
+    def select_commands(self, command_ids: Sequence[str]) -> list[StoredCommand]:
+        if not command_ids:
+            return []
+        placeholders = ", ".join("?" for _ in command_ids)
+        statement = (
+            f"SELECT c.*, e.rowid AS position FROM {self.commands_table_name} c "
+            f"JOIN {self.events_table_name} e "
+            "ON e.originator_id = c.case_id AND e.originator_version = c.version_after "
+            f"WHERE c.command_id IN ({placeholders})"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, list(command_ids))
+            return [_stored_command(row) for row in c.fetchall()]
+
+    def select_position(self, case_id: str, version: int) -> int | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.select_position_statement, (case_id, version))
+            row = c.fetchone()
+            return None if row is None else int(row["rowid"])
+
+    def select_case_notifications(
+        self, case_id: str, after_version: int, limit: int
+    ) -> list[Notification]:
+        statement = (
+            f"SELECT rowid, * FROM {self.events_table_name} "
+            "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version LIMIT ?"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, (case_id, after_version, limit))
+            return [_notification(row, row["rowid"], row["state"]) for row in c.fetchall()]

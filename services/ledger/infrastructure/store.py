@@ -1,0 +1,242 @@
+"""The event store adapter: the eventsourcing Application and recorders behind the application's port."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+from psycopg import sql
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    JSONTranscoder,
+    Notification,
+    OperationalError,
+)
+from eventsourcing.utils import get_topic
+
+from services.ledger.application.errors import StoreUnavailable
+from services.ledger.application.ports import (
+    AppendConflict,
+    CommandRecord,
+    RecordedEvent,
+    StoredCommand,
+)
+from services.ledger.domain.case import Case
+from services.ledger.infrastructure.recorders import (
+    LedgerRecorder,
+    PostgresLedgerRecorder,
+    SQLiteLedgerRecorder,
+)
+from services.ledger.infrastructure.transcoding import register_domain_transcodings
+
+
+class LedgerApplication(Application[str]):
+    """The library's Application, configured for text case ids and the ledger's recorders."""
+
+    name = "Ledger"  # the events table is "ledger_events", the command table "ledger_commands"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_domain_transcodings(transcoder)
+
+
+def persistence_env(database_url: str, pool_size: int, cache_size: int) -> dict[str, str]:
+    """Translate a database URL into the library's environment settings."""
+    parts = urlsplit(database_url)
+    common = {
+        "ORIGINATOR_ID_TYPE": "text",
+        "AGGREGATE_CACHE_MAXSIZE": str(cache_size),
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+        "CREATE_TABLE": "y",
+    }
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if parts.netloc in ("", "localhost") and path.startswith("/./"):
+            path = path[1:]  # sqlite:///./var/x.sqlite is relative to the working directory
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return common | {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteLedgerRecorder),
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    if parts.scheme in ("postgresql", "postgres"):
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        return common | {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": get_topic(PostgresLedgerRecorder),
+            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_SCHEMA": query.get("schema", "public"),
+            "POSTGRES_POOL_SIZE": str(pool_size),
+            "POSTGRES_MAX_OVERFLOW": "0",
+            "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "10"),
+            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "5"),
+            "POSTGRES_PRE_PING": "y",
+        }
+    raise ValueError(
+        f"unsupported database URL scheme {parts.scheme!r}: use sqlite:///PATH or postgresql://..."
+    )
+
+
+class EventsourcingStore:
+    """Implements the application's EventStore port with the eventsourcing library."""
+
+    def __init__(self, database_url: str, pool_size: int = 8, cache_size: int = 10_000) -> None:
+        self.database_url = database_url
+        env = persistence_env(database_url, pool_size, cache_size)
+        # Settings come only from the URL: stray POSTGRES_* variables in the process must not win.
+        saved = {k: os.environ.pop(k) for k in list(os.environ) if k in env}
+        try:
+            self.app = LedgerApplication(env=env)
+        finally:
+            os.environ.update(saved)
+        self.recorder = cast(LedgerRecorder, self.app.recorder)
+        self.is_postgres = isinstance(self.recorder, PostgresLedgerRecorder)
+        self._appended = threading.Condition()
+        self._append_count = 0
+        self._listener: threading.Thread | None = None
+        self._closing = threading.Event()
+        self.recorder_channel = getattr(self.recorder, "channel_name", "")
+        self.conninfo = _conninfo(env) if self.is_postgres else ""
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def find_commands(self, command_ids: Iterable[str]) -> dict[str, StoredCommand]:
+        with _translated_errors():
+            found = self.recorder.select_commands(list(command_ids))
+        return {stored.record.command_id: stored for stored in found}
+
+    def load_case(self, case_id: str) -> Case | None:
+        try:
+            with _translated_errors():
+                return cast(Case, self.app.repository.get(case_id))
+        except AggregateNotFoundError:
+            return None
+
+    def append(
+        self, cases: Sequence[Case], records: Sequence[CommandRecord]
+    ) -> dict[tuple[str, int], int]:
+        try:
+            with _translated_errors():
+                recordings = self.app.save(*cases, command_records=records)
+        except IntegrityError as conflict:
+            raise AppendConflict(str(conflict)) from conflict
+        self._bump()
+        return {
+            (r.notification.originator_id, r.notification.originator_version): r.notification.id
+            for r in recordings
+        }
+
+    def position_of(self, case_id: str, version: int) -> int:
+        with _translated_errors():
+            position = self.recorder.select_position(case_id, version)
+        if position is None:
+            raise LookupError(f"no event {case_id!r}@{version}")
+        return position
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def read_case(self, case_id: str, after_version: int, limit: int) -> list[RecordedEvent]:
+        with _translated_errors():
+            notifications = self.recorder.select_case_notifications(case_id, after_version, limit)
+        return [self._recorded(n) for n in notifications]
+
+    def read_all(self, after_position: int, limit: int) -> list[RecordedEvent]:
+        with _translated_errors():
+            notifications = self.recorder.select_notifications(
+                start=after_position, limit=limit, inclusive_of_start=False
+            )
+        return [self._recorded(n) for n in notifications]
+
+    def _recorded(self, notification: Notification) -> RecordedEvent:
+        return RecordedEvent(
+            notification.id, cast(Case.Event, self.app.mapper.to_domain_event(notification))
+        )
+
+    def max_position(self) -> int:
+        with _translated_errors():
+            return self.recorder.max_notification_id() or 0
+
+    @property
+    def append_count(self) -> int:
+        """Grows whenever an append may have happened; read it before a read, wait on it after."""
+        return self._append_count
+
+    def wait_for_append(self, seen_count: int, timeout: float) -> None:
+        """Block until ``append_count`` moves past ``seen_count`` or ``timeout`` passes.
+
+        This process's own appends count at once; on PostgreSQL a LISTEN connection counts every
+        other process's appends too (the library NOTIFYs on each insert). Callers still re-read
+        after a timeout, so a lost notification costs latency, never an event.
+        """
+        if self.is_postgres:
+            self._ensure_listener()
+        with self._appended:
+            if self._append_count == seen_count:
+                self._appended.wait(timeout)
+
+    def _bump(self) -> None:
+        with self._appended:
+            self._append_count += 1
+            self._appended.notify_all()
+
+    def _ensure_listener(self) -> None:
+        with self._appended:
+            if self._listener is not None:
+                return
+            self._listener = threading.Thread(
+                target=self._listen, name="ledger-listen", daemon=True
+            )
+            self._listener.start()
+
+    def _listen(self) -> None:
+        channel = self.recorder_channel
+        while not self._closing.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    self._bump()  # anything appended while we were not listening
+                    while not self._closing.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self._bump()
+            except psycopg.Error:
+                self._closing.wait(0.5)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._bump()
+        self.app.close()
+
+
+def _conninfo(env: dict[str, str]) -> str:
+    return psycopg.conninfo.make_conninfo(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        connect_timeout=env["POSTGRES_CONNECT_TIMEOUT"],
+    )
+
+
+class _translated_errors:
+    """Turn 'database unreachable' into StoreUnavailable; let everything else through."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _: Any) -> bool:
+        if isinstance(exc, OperationalError | InterfaceError | psycopg.OperationalError):
+            raise StoreUnavailable(f"the event store is unavailable: {exc}") from exc
+        return False
