@@ -79,16 +79,7 @@ class CaseCommandHandler:
 
         ``deadline`` is a ``time.monotonic()`` instant: past it, nothing is written.
         """
-        if len(commands) > self._limits.max_batch_commands:
-            raise InvalidCommand(
-                [
-                    FieldViolation(
-                        "commands",
-                        f"holds {len(commands)} commands; at most "
-                        f"{self._limits.max_batch_commands} fit in one batch",
-                    )
-                ]
-            )
+        self.check_batch_size(len(commands))
         try:
             return self._attempt(commands, deadline)
         except AppendConflict:
@@ -97,6 +88,18 @@ class CaseCommandHandler:
             # Someone else wrote one of these cases (or command_ids) meanwhile. Deciding each command
             # on its own keeps one contended case from failing the others.
             return [self._retry_alone(command, deadline) for command in commands]
+
+    def check_batch_size(self, count: int) -> None:
+        if count > self._limits.max_batch_commands:
+            raise InvalidCommand(
+                [
+                    FieldViolation(
+                        "commands",
+                        f"holds {count} commands; at most {self._limits.max_batch_commands} fit "
+                        "in one batch",
+                    )
+                ]
+            )
 
     def _retry_alone(self, command: c.Command, deadline: float | None) -> Outcome:
         for _ in range(MAX_ATTEMPTS):

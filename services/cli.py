@@ -1,0 +1,213 @@
+"""The ``ledger`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ownership.v1 import ledger_pb2 as pb
+from ownership.v1 import ledger_pb2_grpc
+from services.bootstrap import build_ledger
+from services.ledger.api.server import channel
+from services.settings import Settings
+
+log = logging.getLogger("ledger")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    if getattr(args, "port", None) is not None:
+        overrides["port"] = args.port
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    return Settings(**overrides)
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ledger = build_ledger(settings).start()
+    log.info(
+        "ledger serving on %s:%d (database %s)",
+        settings.host,
+        ledger.server.port,
+        _redacted(settings.database_url),
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    log.info("stopping: finishing in-flight calls (grace %.1fs)", settings.grace_seconds)
+    ledger.stop()
+    log.info("stopped")
+    return 0
+
+
+def _redacted(url: str) -> str:
+    if "@" in url and ":" in url.split("@", 1)[0].split("//", 1)[-1]:
+        scheme, rest = url.split("//", 1)
+        user = rest.split(":", 1)[0]
+        return f"{scheme}//{user}:***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _ts(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def play_demo(stub: ledger_pb2_grpc.LedgerServiceStub, case_id: str) -> list[pb.Event]:
+    """The story of one case, told through the public API; returns the case's history."""
+    start = datetime.now(UTC) - timedelta(hours=3)
+
+    def common(step: int, actor: str, minutes: int) -> dict[str, Any]:
+        return {
+            "case_id": case_id,
+            "command_id": f"{case_id}/{step}",
+            "actor": actor,
+            "occurred_at": _ts(start + timedelta(minutes=minutes)),
+        }
+
+    stub.Assign(
+        pb.AssignRequest(
+            **common(1, "dispatcher", 0),
+            owner=pb.Owner(agent_id="alice", group_id="service-desk"),
+            tier=pb.TIER_L1,
+            note="Customer cannot log in to the billing portal",
+        )
+    )
+    stub.Transfer(
+        pb.TransferRequest(
+            **common(2, "alice", 25),
+            to_owner=pb.Owner(agent_id="bob", group_id="identity-l2"),
+            reason=pb.TRANSFER_REASON_ESCALATION,
+            tier=pb.TIER_L2,
+            note="SSO assertion rejected; briefed Bob by phone",
+            eta=_ts(start + timedelta(minutes=40)),
+            warm=True,
+        )
+    )
+    stub.JoinSwarm(
+        pb.JoinSwarmRequest(
+            **common(3, "bob", 50),
+            agent_id="carol",
+            group_id="platform-l3",
+            role=pb.SWARM_ROLE_CONSULTANT,
+            note="certificate rotation expert",
+        )
+    )
+    stub.Pause(
+        pb.PauseRequest(
+            **common(4, "bob", 80),
+            reason=pb.PAUSE_REASON_AWAITING_CUSTOMER,
+            note="asked the customer to clear cached credentials",
+        )
+    )
+    stub.Resume(pb.ResumeRequest(**common(5, "bob", 130), note="customer replied"))
+    stub.Resolve(
+        pb.ResolveRequest(
+            **common(6, "bob", 150), resolution_code="config-fix", note="IdP certificate renewed"
+        )
+    )
+    return list(stub.ReadCase(pb.ReadCaseRequest(case_id=case_id)).events)
+
+
+def describe(event: pb.Event) -> str:
+    kind = event.WhichOneof("payload") or "?"
+    body = getattr(event, kind)
+    detail = {
+        "assigned": lambda: f"owner {_owner(body.owner)} tier {pb.Tier.Name(body.tier)}",
+        "transferred": lambda: (
+            f"{_owner(body.from_owner)} -> {_owner(body.to_owner)} "
+            f"({pb.TransferReason.Name(body.reason)}, {'warm' if body.warm else 'cold'}, "
+            f"tier {pb.Tier.Name(body.to_tier)}, eta {body.eta.ToDatetime():%H:%M})"
+        ),
+        "swarm_joined": lambda: f"{body.agent_id} as {pb.SwarmRole.Name(body.role)}",
+        "swarm_left": lambda: f"{body.agent_id} ({pb.SwarmExit.Name(body.cause)})",
+        "paused": lambda: pb.PauseReason.Name(body.reason),
+        "resumed": lambda: f"after {pb.PauseReason.Name(body.reason)}",
+        "resolved": lambda: f"by {_owner(body.resolver)} ({body.resolution_code})",
+        "reopened": lambda: body.reason,
+    }[kind]()
+    occurred = event.occurred_at.ToDatetime(tzinfo=UTC)
+    return (
+        f"#{event.position:<5} v{event.version:<3} {occurred:%Y-%m-%d %H:%M} "
+        f"{kind:<13} {detail}  [by {event.actor}]"
+    )
+
+
+def _owner(owner: pb.Owner) -> str:
+    return f"{owner.agent_id or '-'}@{owner.group_id or '-'}"
+
+
+def demo(args: argparse.Namespace) -> int:
+    case_id = args.case_id or f"DEMO-{uuid.uuid4().hex[:8].upper()}"
+    embedded = None
+    target = args.target
+    if target is None:
+        settings = _settings(args).model_copy(update={"port": 0, "host": "127.0.0.1"})
+        embedded = build_ledger(settings).start()
+        target = f"127.0.0.1:{embedded.server.port}"
+        print(f"embedded ledger on {target}, database {_redacted(settings.database_url)}")
+    try:
+        with channel(target) as chan:
+            history = play_demo(ledger_pb2_grpc.LedgerServiceStub(chan), case_id)
+        print(f"history of {case_id}:")
+        for event in history:
+            print("  " + describe(event))
+    finally:
+        if embedded is not None:
+            embedded.stop(grace=1)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ledger", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_database(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--database-url",
+            help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (env LEDGER_DATABASE_URL)",
+        )
+        return p
+
+    serve_parser = with_database(sub.add_parser("serve", help="run the gRPC ledger service"))
+    serve_parser.add_argument("--port", type=int, help="gRPC port (env LEDGER_PORT, default 50051)")
+    serve_parser.add_argument("--host", help="listen address (env LEDGER_HOST, default 0.0.0.0)")
+    serve_parser.set_defaults(run=serve)
+
+    demo_parser = with_database(
+        sub.add_parser("demo", help="play a short ownership story through the gRPC API")
+    )
+    demo_parser.add_argument("--target", help="host:port of a running ledger (default: embedded)")
+    demo_parser.add_argument("--case-id", help="case id to use (default: a fresh one)")
+    demo_parser.set_defaults(run=demo)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    started = time.monotonic()
+    status: int = args.run(args)
+    log.debug("%s finished in %.2fs", args.command, time.monotonic() - started)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Requests of the public contract → application commands.
+
+Only translation happens here: enum numbers to domain enums, timestamps to aware datetimes,
+messages to value objects. Anything malformed becomes an InvalidCommand naming the proto field.
+Shape rules that do not depend on the wire format (lengths, characters, clock skew) live in the
+application's validation, so in-process callers get them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+from ownership.v1 import ledger_pb2 as pb
+from services.ledger.application import commands as c
+from services.ledger.application.errors import FieldViolation, InvalidCommand
+from services.ledger.domain.values import Owner, PauseReason, SwarmRole, Tier, TransferReason
+
+E = TypeVar("E", bound=Enum)
+
+TIERS = {pb.TIER_L1: Tier.L1, pb.TIER_L2: Tier.L2, pb.TIER_L3: Tier.L3, pb.TIER_L4: Tier.L4}
+TRANSFER_REASONS = {
+    pb.TRANSFER_REASON_ESCALATION: TransferReason.ESCALATION,
+    pb.TRANSFER_REASON_DEESCALATION: TransferReason.DEESCALATION,
+    pb.TRANSFER_REASON_REROUTE: TransferReason.REROUTE,
+    pb.TRANSFER_REASON_SHIFT_HANDOVER: TransferReason.SHIFT_HANDOVER,
+    pb.TRANSFER_REASON_WORKLOAD_BALANCING: TransferReason.WORKLOAD_BALANCING,
+    pb.TRANSFER_REASON_CUSTOMER_REQUEST: TransferReason.CUSTOMER_REQUEST,
+    pb.TRANSFER_REASON_OTHER: TransferReason.OTHER,
+}
+SWARM_ROLES = {
+    pb.SWARM_ROLE_CONSULTANT: SwarmRole.CONSULTANT,
+    pb.SWARM_ROLE_CONTRIBUTOR: SwarmRole.CONTRIBUTOR,
+    pb.SWARM_ROLE_OBSERVER: SwarmRole.OBSERVER,
+}
+PAUSE_REASONS = {
+    pb.PAUSE_REASON_AWAITING_CUSTOMER: PauseReason.AWAITING_CUSTOMER,
+    pb.PAUSE_REASON_AWAITING_THIRD_PARTY: PauseReason.AWAITING_THIRD_PARTY,
+    pb.PAUSE_REASON_SCHEDULED: PauseReason.SCHEDULED,
+}
+
+
+class _Fields:
+    """Collects violations while reading a request, so the caller learns every problem at once."""
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+        self.violations: list[FieldViolation] = []
+
+    def timestamp(self, name: str) -> datetime | None:
+        if not self.request.HasField(name):
+            return None
+        ts = getattr(self.request, name)
+        try:
+            return ts.ToDatetime(tzinfo=UTC)  # type: ignore[no-any-return]
+        except (ValueError, OverflowError):
+            self.violations.append(FieldViolation(name, "is not a valid timestamp"))
+            return None
+
+    def enum(self, name: str, table: dict[int, E], *, required: bool) -> E | None:
+        number = getattr(self.request, name)
+        if number == 0:
+            if required:
+                self.violations.append(FieldViolation(name, "is required"))
+            return None
+        member = table.get(number)
+        if member is None:
+            self.violations.append(FieldViolation(name, f"has unknown value {number}"))
+        return member
+
+    def owner(self, name: str) -> Owner | None:
+        message = getattr(self.request, name)
+        if not message.agent_id and not message.group_id:
+            self.violations.append(FieldViolation(name, "needs an agent_id, a group_id or both"))
+            return None
+        return Owner(agent_id=message.agent_id, group_id=message.group_id)
+
+    def common(self) -> dict[str, Any]:
+        return {
+            "case_id": self.request.case_id,
+            "command_id": self.request.command_id,
+            "actor": self.request.actor,
+            "occurred_at": self.timestamp("occurred_at"),
+            "expected_version": (
+                self.request.expected_version if self.request.HasField("expected_version") else None
+            ),
+        }
+
+    def build(self, factory: Callable[..., c.Command], **specific: Any) -> c.Command:
+        common = self.common()
+        if self.violations:
+            raise InvalidCommand(self.violations)
+        return factory(**common, **specific)
+
+
+def assign(request: pb.AssignRequest) -> c.Command:
+    f = _Fields(request)
+    return f.build(
+        c.Assign,
+        owner=f.owner("owner"),
+        tier=f.enum("tier", TIERS, required=False),
+        note=request.note,
+    )
+
+
+def transfer(request: pb.TransferRequest) -> c.Command:
+    f = _Fields(request)
+    return f.build(
+        c.Transfer,
+        to_owner=f.owner("to_owner"),
+        reason=f.enum("reason", TRANSFER_REASONS, required=True),
+        tier=f.enum("tier", TIERS, required=False),
+        note=request.note,
+        eta=f.timestamp("eta"),
+        warm=request.warm,
+    )
+
+
+def join_swarm(request: pb.JoinSwarmRequest) -> c.Command:
+    f = _Fields(request)
+    if not request.agent_id:
+        f.violations.append(FieldViolation("agent_id", "is required"))
+    return f.build(
+        c.JoinSwarm,
+        agent_id=request.agent_id,
+        group_id=request.group_id,
+        role=f.enum("role", SWARM_ROLES, required=True),
+        note=request.note,
+    )
+
+
+def leave_swarm(request: pb.LeaveSwarmRequest) -> c.Command:
+    f = _Fields(request)
+    if not request.agent_id:
+        f.violations.append(FieldViolation("agent_id", "is required"))
+    return f.build(c.LeaveSwarm, agent_id=request.agent_id, note=request.note)
+
+
+def pause(request: pb.PauseRequest) -> c.Command:
+    f = _Fields(request)
+    return f.build(
+        c.Pause,
+        reason=f.enum("reason", PAUSE_REASONS, required=True),
+        until=f.timestamp("until"),
+        note=request.note,
+    )
+
+
+def resume(request: pb.ResumeRequest) -> c.Command:
+    return _Fields(request).build(c.Resume, note=request.note)
+
+
+def resolve(request: pb.ResolveRequest) -> c.Command:
+    return _Fields(request).build(
+        c.Resolve, resolution_code=request.resolution_code, note=request.note
+    )
+
+
+def reopen(request: pb.ReopenRequest) -> c.Command:
+    return _Fields(request).build(c.Reopen, reason=request.reason, note=request.note)
+
+
+PARSERS: dict[str, Callable[[Any], c.Command]] = {
+    "assign": assign,
+    "transfer": transfer,
+    "join_swarm": join_swarm,
+    "leave_swarm": leave_swarm,
+    "pause": pause,
+    "resume": resume,
+    "resolve": resolve,
+    "reopen": reopen,
+}
+
+
+def batch_command(command: pb.BatchCommand, index: int) -> c.Command | InvalidCommand:
+    """One command of a batch, or the reason it cannot be read (field paths include its place)."""
+    kind = command.WhichOneof("command")
+    prefix = f"commands[{index}]"
+    if kind is None:
+        return InvalidCommand([FieldViolation(prefix, "holds no command")])
+    inner: Message = getattr(command, kind)
+    try:
+        return PARSERS[kind](inner)
+    except InvalidCommand as invalid:
+        return prefixed(invalid, f"{prefix}.{kind}")
+
+
+def prefixed(invalid: InvalidCommand, prefix: str) -> InvalidCommand:
+    return InvalidCommand(
+        [FieldViolation(f"{prefix}.{v.field}", v.description) for v in invalid.violations]
+    )

@@ -1,0 +1,133 @@
+"""Application results and stored events → messages of the public contract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ownership.v1 import ledger_pb2 as pb
+from services.ledger.api.parsing import PAUSE_REASONS, SWARM_ROLES, TIERS, TRANSFER_REASONS
+from services.ledger.application.ports import RecordedEvent
+from services.ledger.application.results import CommandResult
+from services.ledger.domain.case import Case
+from services.ledger.domain.values import Owner, SwarmExit
+
+
+def _inverse(table: dict[int, Any]) -> dict[Enum, int]:
+    return {member: number for number, member in table.items()}
+
+
+TIER_NUMBERS = _inverse(TIERS)
+TRANSFER_REASON_NUMBERS = _inverse(TRANSFER_REASONS)
+SWARM_ROLE_NUMBERS = _inverse(SWARM_ROLES)
+PAUSE_REASON_NUMBERS = _inverse(PAUSE_REASONS)
+SWARM_EXIT_NUMBERS = {
+    SwarmExit.LEFT: pb.SWARM_EXIT_LEFT,
+    SwarmExit.CASE_RESOLVED: pb.SWARM_EXIT_CASE_RESOLVED,
+    SwarmExit.BECAME_OWNER: pb.SWARM_EXIT_BECAME_OWNER,
+}
+
+
+def append_result(result: CommandResult) -> pb.AppendResult:
+    return pb.AppendResult(
+        case_id=result.case_id,
+        command_id=result.command_id,
+        version=result.version,
+        position=result.position,
+        events_recorded=result.events_recorded,
+        replayed=result.replayed,
+    )
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def owner(value: Owner) -> pb.Owner:
+    return pb.Owner(agent_id=value.agent_id, group_id=value.group_id)
+
+
+def tier(value: Any) -> int:
+    return TIER_NUMBERS[value] if value is not None else pb.TIER_UNSPECIFIED
+
+
+def event(recorded: RecordedEvent) -> pb.Event:
+    e = recorded.event
+    message = pb.Event(
+        position=recorded.position,
+        case_id=e.originator_id,
+        version=e.originator_version,
+        occurred_at=timestamp(e.occurred_at),
+        recorded_at=timestamp(e.recorded_at),
+        actor=e.actor,
+        command_id=e.command_id,
+    )
+    match e:
+        case Case.Assigned():
+            message.assigned.CopyFrom(
+                pb.Assigned(owner=owner(e.owner), tier=tier(e.tier), note=e.note)
+            )
+        case Case.Transferred():
+            message.transferred.CopyFrom(
+                pb.Transferred(
+                    from_owner=owner(e.from_owner),
+                    to_owner=owner(e.to_owner),
+                    reason=TRANSFER_REASON_NUMBERS[e.reason],
+                    from_tier=tier(e.from_tier),
+                    to_tier=tier(e.to_tier),
+                    note=e.note,
+                    eta=timestamp(e.eta),
+                    warm=e.warm,
+                )
+            )
+        case Case.SwarmJoined():
+            message.swarm_joined.CopyFrom(
+                pb.SwarmJoined(
+                    agent_id=e.member_agent_id,
+                    group_id=e.member_group_id,
+                    role=SWARM_ROLE_NUMBERS[e.role],
+                    note=e.note,
+                )
+            )
+        case Case.SwarmLeft():
+            message.swarm_left.CopyFrom(
+                pb.SwarmLeft(
+                    agent_id=e.member_agent_id,
+                    role=SWARM_ROLE_NUMBERS[e.role],
+                    cause=SWARM_EXIT_NUMBERS[e.cause],
+                    note=e.note,
+                )
+            )
+        case Case.Paused():
+            message.paused.CopyFrom(
+                pb.Paused(
+                    reason=PAUSE_REASON_NUMBERS[e.reason], until=timestamp(e.until), note=e.note
+                )
+            )
+        case Case.Resumed():
+            message.resumed.CopyFrom(
+                pb.Resumed(reason=PAUSE_REASON_NUMBERS[e.reason], note=e.note)
+            )
+        case Case.Resolved():
+            message.resolved.CopyFrom(
+                pb.Resolved(
+                    resolver=owner(e.resolver), resolution_code=e.resolution_code, note=e.note
+                )
+            )
+        case Case.Reopened():
+            message.reopened.CopyFrom(pb.Reopened(reason=e.reason, note=e.note))
+        case _:
+            raise TypeError(f"no rendering for {type(e).__qualname__}")
+    return message
+
+
+def events(recorded: Iterable[RecordedEvent]) -> list[pb.Event]:
+    return [event(r) for r in recorded]

@@ -1,0 +1,70 @@
+"""The gRPC server: ledger service, standard health service, reflection, graceful stop."""
+
+from __future__ import annotations
+
+import json
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ownership.v1 import ledger_pb2, ledger_pb2_grpc
+from services.ledger.api.servicer import LedgerServicer
+
+SERVICE_NAME = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
+
+# Clients may retry UNAVAILABLE safely: every command carries an idempotency key, so a retry of a
+# command that did commit gets the original answer instead of a second write.
+CLIENT_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": SERVICE_NAME}],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+def channel(target: str) -> grpc.Channel:
+    """A client channel with the ledger's retry policy."""
+    return grpc.insecure_channel(
+        target,
+        options=[("grpc.service_config", CLIENT_SERVICE_CONFIG), ("grpc.enable_retries", 1)],
+    )
+
+
+class LedgerServer:
+    def __init__(self, servicer: LedgerServicer, host: str, port: int, max_workers: int) -> None:
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
+            maximum_concurrent_rpcs=max_workers * 4,
+        )
+        ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, self.server)
+        self.health = health.HealthServicer(experimental_non_blocking=True)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.port = self.server.add_insecure_port(f"{host}:{port}")
+
+    def start(self) -> None:
+        self.server.start()
+        for name in (SERVICE_NAME, ""):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float) -> None:
+        """Refuse new calls, let in-flight ones finish within ``grace`` seconds, then stop."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+
+    def wait(self) -> None:
+        self.server.wait_for_termination()

@@ -1,0 +1,128 @@
+"""LedgerService: each RPC is parse → command → handler → reply."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import grpc
+from grpc_status import rpc_status
+
+from ownership.v1 import ledger_pb2 as pb
+from ownership.v1 import ledger_pb2_grpc
+from services.ledger.api import parsing, rendering
+from services.ledger.api.status import status_for
+from services.ledger.application import commands as c
+from services.ledger.application.errors import ApplicationError, InvalidCommand
+from services.ledger.application.handler import CaseCommandHandler
+from services.ledger.application.reads import LedgerReader
+from services.ledger.application.results import CommandResult
+from services.ledger.domain.errors import DomainError
+
+Expected = (DomainError, ApplicationError)
+
+
+def abort(context: grpc.ServicerContext, error: Exception) -> NoReturn:
+    context.abort_with_status(rpc_status.to_status(status_for(error)))
+    raise AssertionError("abort_with_status returns only by raising")
+
+
+@contextmanager
+def errors_as_status(context: grpc.ServicerContext) -> Iterator[None]:
+    try:
+        yield
+    except Expected as error:
+        abort(context, error)
+
+
+def deadline_of(context: grpc.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
+    def __init__(self, handler: CaseCommandHandler, reader: LedgerReader) -> None:
+        self._handler = handler
+        self._reader = reader
+
+    def _execute(
+        self, parse: Callable[[Any], c.Command], request: Any, context: grpc.ServicerContext
+    ) -> pb.AppendResult:
+        with errors_as_status(context):
+            result = self._handler.execute(parse(request), deadline_of(context))
+            return rendering.append_result(result)
+
+    def Assign(self, request: pb.AssignRequest, context: grpc.ServicerContext) -> pb.AssignResponse:
+        return pb.AssignResponse(result=self._execute(parsing.assign, request, context))
+
+    def Transfer(
+        self, request: pb.TransferRequest, context: grpc.ServicerContext
+    ) -> pb.TransferResponse:
+        return pb.TransferResponse(result=self._execute(parsing.transfer, request, context))
+
+    def JoinSwarm(
+        self, request: pb.JoinSwarmRequest, context: grpc.ServicerContext
+    ) -> pb.JoinSwarmResponse:
+        return pb.JoinSwarmResponse(result=self._execute(parsing.join_swarm, request, context))
+
+    def LeaveSwarm(
+        self, request: pb.LeaveSwarmRequest, context: grpc.ServicerContext
+    ) -> pb.LeaveSwarmResponse:
+        return pb.LeaveSwarmResponse(result=self._execute(parsing.leave_swarm, request, context))
+
+    def Pause(self, request: pb.PauseRequest, context: grpc.ServicerContext) -> pb.PauseResponse:
+        return pb.PauseResponse(result=self._execute(parsing.pause, request, context))
+
+    def Resume(self, request: pb.ResumeRequest, context: grpc.ServicerContext) -> pb.ResumeResponse:
+        return pb.ResumeResponse(result=self._execute(parsing.resume, request, context))
+
+    def Resolve(
+        self, request: pb.ResolveRequest, context: grpc.ServicerContext
+    ) -> pb.ResolveResponse:
+        return pb.ResolveResponse(result=self._execute(parsing.resolve, request, context))
+
+    def Reopen(self, request: pb.ReopenRequest, context: grpc.ServicerContext) -> pb.ReopenResponse:
+        return pb.ReopenResponse(result=self._execute(parsing.reopen, request, context))
+
+    def ExecuteBatch(
+        self, request: pb.ExecuteBatchRequest, context: grpc.ServicerContext
+    ) -> pb.ExecuteBatchResponse:
+        with errors_as_status(context):
+            self._handler.check_batch_size(len(request.commands))
+        parsed = [parsing.batch_command(command, i) for i, command in enumerate(request.commands)]
+        commands = [p for p in parsed if isinstance(p, c.Command)]
+        with errors_as_status(context):
+            executed = iter(self._handler.execute_batch(commands, deadline_of(context)))
+        results = []
+        for index, (item, wire) in enumerate(zip(parsed, request.commands, strict=True)):
+            outcome = item if isinstance(item, InvalidCommand) else next(executed)
+            if isinstance(outcome, CommandResult):
+                results.append(pb.BatchResult(result=rendering.append_result(outcome)))
+                continue
+            if isinstance(outcome, InvalidCommand) and outcome is not item:
+                outcome = parsing.prefixed(outcome, f"commands[{index}].{wire.WhichOneof('command')}")
+            results.append(pb.BatchResult(error=status_for(outcome)))
+        return pb.ExecuteBatchResponse(results=results)
+
+    def ReadCase(
+        self, request: pb.ReadCaseRequest, context: grpc.ServicerContext
+    ) -> pb.ReadCaseResponse:
+        with errors_as_status(context):
+            found = self._reader.read_case(request.case_id, request.after_version, request.limit)
+            return pb.ReadCaseResponse(events=rendering.events(found))
+
+    def ReadAll(
+        self, request: pb.ReadAllRequest, context: grpc.ServicerContext
+    ) -> pb.ReadAllResponse:
+        with errors_as_status(context):
+            found, head = self._reader.read_all(request.after_position, request.limit)
+            return pb.ReadAllResponse(events=rendering.events(found), head_position=head)
+
+    def Subscribe(
+        self, request: pb.SubscribeRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.SubscribeResponse]:
+        with errors_as_status(context):
+            for batch in self._reader.follow(request.after_position, context.is_active):
+                yield pb.SubscribeResponse(events=rendering.events(batch))

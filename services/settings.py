@@ -1,0 +1,44 @@
+"""One typed settings object for every ledger process: environment (LEDGER_*) and command line."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.ledger.application.validation import Limits
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./var/ledger.sqlite",
+        description="sqlite:///PATH (embedded default) or postgresql://USER@HOST:PORT/DB",
+    )
+    host: str = Field("0.0.0.0", description="address the gRPC server listens on")  # noqa: S104
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    max_workers: int = Field(16, ge=1, description="gRPC worker threads (unary calls and streams)")
+    grace_seconds: float = Field(10.0, ge=0, description="how long in-flight calls get on SIGTERM")
+    max_clock_skew_seconds: float = Field(
+        300.0, ge=0, description="how far in the future occurred_at may be"
+    )
+    max_batch_commands: int = Field(1000, ge=1, description="commands in one ExecuteBatch")
+    max_id_length: int = Field(128, ge=1, description="longest case, command, agent or group id")
+    max_note_length: int = Field(4096, ge=1, description="longest note, reason or resolution code")
+    read_limit: int = Field(1000, ge=1, description="most events one read or stream message holds")
+    aggregate_cache_size: int = Field(10_000, ge=0, description="cases kept in memory per process")
+
+    @property
+    def pool_size(self) -> int:
+        # One connection per worker thread, plus one for reads that run beside them.
+        return self.max_workers + 1
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_id_length=self.max_id_length,
+            max_note_length=self.max_note_length,
+            max_future_skew=timedelta(seconds=self.max_clock_skew_seconds),
+            max_batch_commands=self.max_batch_commands,
+        )
