@@ -31,7 +31,9 @@ def main(out_dir: Path) -> int:
     for package in ("ownership", "ownership/v1"):
         init = out_dir / package / "__init__.py"
         if not init.exists():
-            init.write_text('"""Generated from proto/ by scripts/generate_protos.py; do not edit."""\n')
+            init.write_text(
+                '"""Generated from proto/ by scripts/generate_protos.py; do not edit."""\n'
+            )
     return int(status)
 
 

@@ -126,26 +126,35 @@ def play_demo(stub: ledger_pb2_grpc.LedgerServiceStub, case_id: str) -> list[pb.
 
 def describe(event: pb.Event) -> str:
     kind = event.WhichOneof("payload") or "?"
-    body = getattr(event, kind)
-    detail = {
-        "assigned": lambda: f"owner {_owner(body.owner)} tier {pb.Tier.Name(body.tier)}",
-        "transferred": lambda: (
-            f"{_owner(body.from_owner)} -> {_owner(body.to_owner)} "
-            f"({pb.TransferReason.Name(body.reason)}, {'warm' if body.warm else 'cold'}, "
-            f"tier {pb.Tier.Name(body.to_tier)}, eta {body.eta.ToDatetime():%H:%M})"
-        ),
-        "swarm_joined": lambda: f"{body.agent_id} as {pb.SwarmRole.Name(body.role)}",
-        "swarm_left": lambda: f"{body.agent_id} ({pb.SwarmExit.Name(body.cause)})",
-        "paused": lambda: pb.PauseReason.Name(body.reason),
-        "resumed": lambda: f"after {pb.PauseReason.Name(body.reason)}",
-        "resolved": lambda: f"by {_owner(body.resolver)} ({body.resolution_code})",
-        "reopened": lambda: body.reason,
-    }[kind]()
     occurred = event.occurred_at.ToDatetime(tzinfo=UTC)
     return (
         f"#{event.position:<5} v{event.version:<3} {occurred:%Y-%m-%d %H:%M} "
-        f"{kind:<13} {detail}  [by {event.actor}]"
+        f"{kind:<13} {_detail(kind, getattr(event, kind))}  [by {event.actor}]"
     )
+
+
+def _detail(kind: str, body: Any) -> str:
+    match kind:
+        case "assigned":
+            return f"owner {_owner(body.owner)} tier {pb.Tier.Name(body.tier)}"
+        case "transferred":
+            return (
+                f"{_owner(body.from_owner)} -> {_owner(body.to_owner)} "
+                f"({pb.TransferReason.Name(body.reason)}, {'warm' if body.warm else 'cold'}, "
+                f"tier {pb.Tier.Name(body.to_tier)}, eta {body.eta.ToDatetime():%H:%M})"
+            )
+        case "swarm_joined":
+            return f"{body.agent_id} as {pb.SwarmRole.Name(body.role)}"
+        case "swarm_left":
+            return f"{body.agent_id} ({pb.SwarmExit.Name(body.cause)})"
+        case "paused":
+            return str(pb.PauseReason.Name(body.reason))
+        case "resumed":
+            return f"after {pb.PauseReason.Name(body.reason)}"
+        case "resolved":
+            return f"by {_owner(body.resolver)} ({body.resolution_code})"
+        case _:
+            return str(body.reason)
 
 
 def _owner(owner: pb.Owner) -> str:

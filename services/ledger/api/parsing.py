@@ -8,7 +8,7 @@ application's validation, so in-process callers get them too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
@@ -61,7 +61,7 @@ class _Fields:
             self.violations.append(FieldViolation(name, "is not a valid timestamp"))
             return None
 
-    def enum(self, name: str, table: dict[int, E], *, required: bool) -> E | None:
+    def enum(self, name: str, table: Mapping[Any, E], *, required: bool) -> E | None:
         number = getattr(self.request, name)
         if number == 0:
             if required:

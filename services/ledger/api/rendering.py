@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -17,7 +17,7 @@ from services.ledger.domain.case import Case
 from services.ledger.domain.values import Owner, SwarmExit
 
 
-def _inverse(table: dict[int, Any]) -> dict[Enum, int]:
+def _inverse(table: Mapping[Any, Enum]) -> dict[Enum, Any]:
     return {member: number for number, member in table.items()}
 
 
@@ -25,7 +25,7 @@ TIER_NUMBERS = _inverse(TIERS)
 TRANSFER_REASON_NUMBERS = _inverse(TRANSFER_REASONS)
 SWARM_ROLE_NUMBERS = _inverse(SWARM_ROLES)
 PAUSE_REASON_NUMBERS = _inverse(PAUSE_REASONS)
-SWARM_EXIT_NUMBERS = {
+SWARM_EXIT_NUMBERS: dict[Enum, Any] = {
     SwarmExit.LEFT: pb.SWARM_EXIT_LEFT,
     SwarmExit.CASE_RESOLVED: pb.SWARM_EXIT_CASE_RESOLVED,
     SwarmExit.BECAME_OWNER: pb.SWARM_EXIT_BECAME_OWNER,
@@ -55,7 +55,7 @@ def owner(value: Owner) -> pb.Owner:
     return pb.Owner(agent_id=value.agent_id, group_id=value.group_id)
 
 
-def tier(value: Any) -> int:
+def tier(value: Any) -> Any:
     return TIER_NUMBERS[value] if value is not None else pb.TIER_UNSPECIFIED
 
 
@@ -113,9 +113,7 @@ def event(recorded: RecordedEvent) -> pb.Event:
                 )
             )
         case Case.Resumed():
-            message.resumed.CopyFrom(
-                pb.Resumed(reason=PAUSE_REASON_NUMBERS[e.reason], note=e.note)
-            )
+            message.resumed.CopyFrom(pb.Resumed(reason=PAUSE_REASON_NUMBERS[e.reason], note=e.note))
         case Case.Resolved():
             message.resolved.CopyFrom(
                 pb.Resolved(

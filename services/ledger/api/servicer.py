@@ -42,7 +42,7 @@ def deadline_of(context: grpc.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
-class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
+class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[misc]
     def __init__(self, handler: CaseCommandHandler, reader: LedgerReader) -> None:
         self._handler = handler
         self._reader = reader
@@ -102,7 +102,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                 results.append(pb.BatchResult(result=rendering.append_result(outcome)))
                 continue
             if isinstance(outcome, InvalidCommand) and outcome is not item:
-                outcome = parsing.prefixed(outcome, f"commands[{index}].{wire.WhichOneof('command')}")
+                outcome = parsing.prefixed(
+                    outcome, f"commands[{index}].{wire.WhichOneof('command')}"
+                )
             results.append(pb.BatchResult(error=status_for(outcome)))
         return pb.ExecuteBatchResponse(results=results)
 

@@ -33,7 +33,9 @@ class Command:
     def fingerprint(self) -> str:
         """A digest of everything the command asks for, except its idempotency key."""
         payload = {
-            f.name: _canonical(getattr(self, f.name)) for f in fields(self) if f.name != "command_id"
+            f.name: _canonical(getattr(self, f.name))
+            for f in fields(self)
+            if f.name != "command_id"
         }
         payload["kind"] = self.kind
         encoded = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()

@@ -120,7 +120,9 @@ class CaseCommandHandler:
         decided: list[Outcome | _Accepted | _SameAs] = []
 
         for index, command in enumerate(commands):
-            decided.append(self._decide(index, command, now, known, cases, first_in_batch, commands))
+            decided.append(
+                self._decide(index, command, now, known, cases, first_in_batch, commands)
+            )
 
         records = [d.record for d in decided if isinstance(d, _Accepted)]
         positions: dict[tuple[str, int], int] = {}
@@ -162,7 +164,9 @@ class CaseCommandHandler:
         stored = known.get(command.command_id)
         if stored is not None:
             if stored.record.fingerprint != fingerprint:
-                return CommandIdReused(command.command_id, stored.record.case_id, stored.record.kind)
+                return CommandIdReused(
+                    command.command_id, stored.record.case_id, stored.record.kind
+                )
             return self._result_of(stored.record, {}, replayed=True, position=stored.position)
         earlier = first_in_batch.get(command.command_id)
         if earlier is not None:

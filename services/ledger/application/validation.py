@@ -69,7 +69,9 @@ def _check_text(name: str, value: str, limits: Limits) -> list[FieldViolation]:
         return [FieldViolation(name, f"is longer than {limits.max_note_length} characters")]
     # Format characters (e.g. the zero-width joiner inside emoji) are fine in free text.
     if any(unicodedata.category(ch) in {"Cc", "Cs"} and ch not in "\n\t" for ch in value):
-        return [FieldViolation(name, "must not contain control characters other than newline and tab")]
+        return [
+            FieldViolation(name, "must not contain control characters other than newline and tab")
+        ]
     return []
 
 

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, MetaDomainEvent
+from eventsourcing.domain import (
+    BaseAggregate,
+    CanInitAggregate,
+    CanMutateAggregate,
+    MetaDomainEvent,
+)
 
 from services.ledger.domain.errors import Rule, RuleViolated
 from services.ledger.domain.values import (
@@ -146,9 +151,7 @@ class Case(BaseAggregate[str]):
         def apply(self, aggregate: Case) -> None:
             aggregate.status = CaseStatus.OPEN
 
-    def __init__(
-        self, owner: Owner, tier: Tier | None, **_provenance_and_note: object
-    ) -> None:
+    def __init__(self, owner: Owner, tier: Tier | None, **_provenance_and_note: object) -> None:
         self.owner = owner
         self.tier = tier
         self.status = CaseStatus.OPEN
@@ -315,8 +318,9 @@ class Case(BaseAggregate[str]):
     def reopen(self, reason: str, note: str, provenance: Provenance) -> bool:
         if self.status is not CaseStatus.RESOLVED:
             raise RuleViolated(
-                Rule.CASE_NOT_RESOLVED, self.id, f"case {self.id!r} is not resolved; only a "
-                "resolved case can be reopened",
+                Rule.CASE_NOT_RESOLVED,
+                self.id,
+                f"case {self.id!r} is not resolved; only a resolved case can be reopened",
             )
         self.trigger_event(self.Reopened, reason=reason, note=note, **provenance.as_event_kwargs())
         return True

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
-from psycopg import sql
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     IntegrityError,
@@ -20,6 +20,7 @@ from eventsourcing.persistence import (
     OperationalError,
 )
 from eventsourcing.utils import get_topic
+from psycopg import sql
 
 from services.ledger.application.errors import StoreUnavailable
 from services.ledger.application.ports import (
@@ -95,6 +96,8 @@ class EventsourcingStore:
     def __init__(self, database_url: str, pool_size: int = 8, cache_size: int = 10_000) -> None:
         self.database_url = database_url
         env = persistence_env(database_url, pool_size, cache_size)
+        if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+            _create_schema(env)
         # Settings come only from the URL: stray POSTGRES_* variables in the process must not win.
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k in env}
         try:
@@ -134,7 +137,10 @@ class EventsourcingStore:
             raise AppendConflict(str(conflict)) from conflict
         self._bump()
         return {
-            (r.notification.originator_id, r.notification.originator_version): r.notification.id
+            (
+                str(r.notification.originator_id),
+                r.notification.originator_version,
+            ): r.notification.id
             for r in recordings
         }
 
@@ -219,6 +225,20 @@ class EventsourcingStore:
         self.app.close()
 
 
+def _create_schema(env: dict[str, str]) -> None:
+    if env["POSTGRES_SCHEMA"] == "public":
+        return
+    try:
+        with psycopg.connect(_conninfo(env), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(env["POSTGRES_SCHEMA"])
+                )
+            )
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
+
+
 def _conninfo(env: dict[str, str]) -> str:
     return psycopg.conninfo.make_conninfo(
         dbname=env["POSTGRES_DBNAME"],
@@ -230,13 +250,10 @@ def _conninfo(env: dict[str, str]) -> str:
     )
 
 
-class _translated_errors:
+@contextmanager
+def _translated_errors() -> Iterator[None]:
     """Turn 'database unreachable' into StoreUnavailable; let everything else through."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _: Any) -> bool:
-        if isinstance(exc, OperationalError | InterfaceError | psycopg.OperationalError):
-            raise StoreUnavailable(f"the event store is unavailable: {exc}") from exc
-        return False
+    try:
+        yield
+    except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
+        raise StoreUnavailable(f"the event store is unavailable: {exc}") from exc

@@ -39,7 +39,8 @@ class EnumAsValue(Transcoding):
         return obj.value
 
     def decode(self, data: Any) -> Enum:
-        return self.type(data)
+        member: Enum = self.type(data)
+        return member
 
 
 DOMAIN_ENUMS: dict[str, type[Enum]] = {

@@ -1,0 +1,45 @@
+# Two commands for a newcomer: `make run` starts the ledger on the embedded SQLite default,
+# `make test` passes the tests. Each bootstraps what it needs from python3.11, pip and the lock.
+PYTHON ?= python3.11
+VENV := .venv
+UV := .tools/bin/uv
+UV_VERSION := 0.13.9
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run demo test lint typecheck proto proto-check bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON) --extra dev
+	touch $@
+
+run: $(VENV)/.synced  ## the gRPC ledger on sqlite:///./var/ledger.sqlite, port 50051
+	$(VENV)/bin/ledger serve
+
+demo: $(VENV)/.synced  ## an L1 -> L2 warm handoff, an L3 swarm, a pause and a resolution
+	$(VENV)/bin/ledger demo
+
+test: $(VENV)/.synced  ## unit, integration (SQLite and PostgreSQL) and end-to-end tests
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.synced proto-check  ## ruff, mypy --strict, buf lint, generated code up to date
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy services
+	$(VENV)/bin/buf lint
+
+proto: $(VENV)/.synced  ## regenerate ownership/ from proto/
+	$(VENV)/bin/python scripts/generate_protos.py
+
+proto-check: $(VENV)/.synced
+	rm -rf .proto-check && $(VENV)/bin/python scripts/generate_protos.py .proto-check
+	diff -r --exclude=__pycache__ .proto-check/ownership ownership \
+		|| (echo "generated code under ownership/ is stale: run 'make proto'" && exit 1)
+	rm -rf .proto-check
+
+clean:
+	rm -rf $(VENV) .tools var .proto-check
