@@ -201,14 +201,7 @@ class Case(BaseAggregate[str]):
         new_member = self.swarm.get(to_owner.agent_id) if to_owner.agent_id else None
         if new_member is not None:
             # The owner cannot be in its own swarm: the expert's participation ends as they take over.
-            self.trigger_event(
-                self.SwarmLeft,
-                member_agent_id=new_member.agent_id,
-                role=new_member.role,
-                cause=SwarmExit.BECAME_OWNER,
-                note="",
-                **provenance.as_event_kwargs(),
-            )
+            self._end_participation(new_member, SwarmExit.BECAME_OWNER, "", provenance)
         self.trigger_event(
             self.Transferred,
             from_owner=self.owner,
@@ -260,14 +253,7 @@ class Case(BaseAggregate[str]):
             raise RuleViolated(
                 Rule.NOT_IN_SWARM, self.id, f"{agent_id!r} is not in the swarm of case {self.id!r}"
             )
-        self.trigger_event(
-            self.SwarmLeft,
-            member_agent_id=agent_id,
-            role=member.role,
-            cause=SwarmExit.LEFT,
-            note=note,
-            **provenance.as_event_kwargs(),
-        )
+        self._end_participation(member, SwarmExit.LEFT, note, provenance)
         return True
 
     def pause(
@@ -298,14 +284,7 @@ class Case(BaseAggregate[str]):
     def resolve(self, resolution_code: str, note: str, provenance: Provenance) -> bool:
         self._refuse_if_resolved("resolve")
         for member in sorted(self.swarm.values(), key=lambda m: m.agent_id):
-            self.trigger_event(
-                self.SwarmLeft,
-                member_agent_id=member.agent_id,
-                role=member.role,
-                cause=SwarmExit.CASE_RESOLVED,
-                note="",
-                **provenance.as_event_kwargs(),
-            )
+            self._end_participation(member, SwarmExit.CASE_RESOLVED, "", provenance)
         self.trigger_event(
             self.Resolved,
             resolver=self.owner,
@@ -324,6 +303,18 @@ class Case(BaseAggregate[str]):
             )
         self.trigger_event(self.Reopened, reason=reason, note=note, **provenance.as_event_kwargs())
         return True
+
+    def _end_participation(
+        self, member: SwarmMember, cause: SwarmExit, note: str, provenance: Provenance
+    ) -> None:
+        self.trigger_event(
+            self.SwarmLeft,
+            member_agent_id=member.agent_id,
+            role=member.role,
+            cause=cause,
+            note=note,
+            **provenance.as_event_kwargs(),
+        )
 
     def _refuse_if_resolved(self, verb: str) -> None:
         if self.status is CaseStatus.RESOLVED:
