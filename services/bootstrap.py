@@ -2,43 +2,98 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
+from ownership.v1 import query_pb2, query_pb2_grpc
 from services.ledger.api.server import LedgerServer
 from services.ledger.api.servicer import LedgerServicer
 from services.ledger.application.handler import CaseCommandHandler
 from services.ledger.application.reads import LedgerReader
 from services.ledger.infrastructure.store import EventsourcingStore
+from services.projector.api import ProjectionPosition, QueryServicer
+from services.projector.credit import POLICIES
+from services.projector.database import ReadModelDatabase
+from services.projector.projector import Projector
+from services.projector.queries import OwnershipQueries
 from services.settings import Settings
+
+QUERY_SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
 
 
 @dataclass
 class Ledger:
+    """One running process: some of ledger service, query service and projector."""
+
     settings: Settings
     store: EventsourcingStore
     handler: CaseCommandHandler
     reader: LedgerReader
     server: LedgerServer
+    readmodels: ReadModelDatabase | None = None
+    projector: Projector | None = None
+    _projector_stop: threading.Event = field(default_factory=threading.Event)
+    _projector_thread: threading.Thread | None = None
 
     def start(self) -> Ledger:
+        if self.projector is not None:
+            self._projector_thread = threading.Thread(
+                target=self.projector.run, args=(self._projector_stop,), name="projector"
+            )
+            self._projector_thread.start()
         self.server.start()
         return self
 
     def stop(self, grace: float | None = None) -> None:
         self.reader.stopping.set()  # live subscriptions end instead of holding the grace period
         self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        self._projector_stop.set()
+        if self._projector_thread is not None:
+            self._projector_thread.join(timeout=30)
+        if self.readmodels is not None:
+            self.readmodels.close()
         self.store.close()
 
 
-def build_ledger(settings: Settings) -> Ledger:
-    store = EventsourcingStore(
+def build_store(settings: Settings) -> EventsourcingStore:
+    return EventsourcingStore(
         settings.database_url,
         pool_size=settings.pool_size,
         cache_size=settings.aggregate_cache_size,
     )
+
+
+def build_projector(
+    settings: Settings, store: EventsourcingStore, readmodels: ReadModelDatabase
+) -> Projector:
+    return Projector(
+        store, readmodels, list(POLICIES.values()), batch_size=settings.projector_batch_size
+    )
+
+
+def build_ledger(settings: Settings) -> Ledger:
+    store = build_store(settings)
     handler = CaseCommandHandler(store, settings.limits())
     reader = LedgerReader(store, max_limit=settings.read_limit)
-    server = LedgerServer(
-        LedgerServicer(handler, reader), settings.host, settings.port, settings.max_workers
-    )
-    return Ledger(settings, store, handler, reader, server)
+    server = LedgerServer(settings.host, settings.port, settings.max_workers)
+    if settings.runs("ledger"):
+        server.add_ledger(LedgerServicer(handler, reader))
+    readmodels = projector = None
+    if settings.runs("query") or settings.runs("projector"):
+        readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
+    if settings.runs("projector"):
+        assert readmodels is not None
+        projector = build_projector(settings, store, readmodels)
+    if settings.runs("query"):
+        assert readmodels is not None
+        queries = OwnershipQueries(readmodels, clock=handler.clock)
+        servicer = QueryServicer(
+            queries, ProjectionPosition(readmodels, projector), settings.overstay()
+        )
+        server.add_service(
+            QUERY_SERVICE_NAME,
+            lambda grpc_server: query_pb2_grpc.add_QueryServiceServicer_to_server(
+                servicer, grpc_server
+            ),
+        )
+    return Ledger(settings, store, handler, reader, server, readmodels, projector)

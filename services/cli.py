@@ -17,8 +17,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from ownership.v1 import ledger_pb2 as pb
 from ownership.v1 import ledger_pb2_grpc
-from services.bootstrap import build_ledger
+from services.bootstrap import build_ledger, build_projector, build_store
 from services.ledger.api.server import channel
+from services.projector.credit import POLICIES
+from services.projector.database import ReadModelDatabase
+from services.projector.projector import rebuild
 from services.settings import Settings
 
 log = logging.getLogger("ledger")
@@ -32,6 +35,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["port"] = args.port
     if getattr(args, "host", None):
         overrides["host"] = args.host
+    if getattr(args, "services", None):
+        overrides["services"] = args.services
     return Settings(**overrides)
 
 
@@ -52,6 +57,35 @@ def serve(args: argparse.Namespace) -> int:
     ledger.stop()
     log.info("stopped")
     return 0
+
+
+def project(args: argparse.Namespace) -> int:
+    """Run the projector alone (production), or rebuild every read model from position 0."""
+    settings = _settings(args)
+    if args.readmodel_url:
+        settings = settings.model_copy(update={"readmodel_url": args.readmodel_url})
+    store = build_store(settings)
+    readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
+    try:
+        if args.rebuild:
+            started = time.monotonic()
+            count = rebuild(
+                store, readmodels, list(POLICIES.values()), settings.projector_batch_size
+            )
+            elapsed = time.monotonic() - started
+            print(f"rebuilt read models from {count} events in {elapsed:.1f}s")
+            return 0
+        projector = build_projector(settings, store, readmodels)
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        log.info("projector following from position %d", projector.position)
+        projector.run(stop)
+        log.info("projector stopped at position %d", projector.position)
+        return 0
+    finally:
+        readmodels.close()
+        store.close()
 
 
 def _redacted(url: str) -> str:
@@ -197,7 +231,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser = with_database(sub.add_parser("serve", help="run the gRPC ledger service"))
     serve_parser.add_argument("--port", type=int, help="gRPC port (env LEDGER_PORT, default 50051)")
     serve_parser.add_argument("--host", help="listen address (env LEDGER_HOST, default 0.0.0.0)")
+    serve_parser.add_argument(
+        "--services",
+        help="comma-separated: ledger, query, projector (env LEDGER_SERVICES, default all three)",
+    )
     serve_parser.set_defaults(run=serve)
+
+    project_parser = with_database(
+        sub.add_parser("project", help="run the projector that keeps the read models current")
+    )
+    project_parser.add_argument(
+        "--readmodel-url", help="read-model database (env LEDGER_READMODEL_URL)"
+    )
+    project_parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="replay from position 0 into fresh tables and swap them in (stop live projectors first)",
+    )
+    project_parser.set_defaults(run=project)
 
     demo_parser = with_database(
         sub.add_parser("demo", help="play a short ownership story through the gRPC API")

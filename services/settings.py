@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.ledger.application.validation import Limits
+from services.projector.queries import OverstayTargets
 
 
 class Settings(BaseSettings):
@@ -29,11 +31,49 @@ class Settings(BaseSettings):
     max_note_length: int = Field(4096, ge=1, description="longest note, reason or resolution code")
     read_limit: int = Field(1000, ge=1, description="most events one read or stream message holds")
     aggregate_cache_size: int = Field(10_000, ge=0, description="cases kept in memory per process")
+    readmodel_url: str = Field(
+        "",
+        description="read-model database; default: var/readmodels.sqlite beside a SQLite ledger, "
+        "schema 'readmodels' in a PostgreSQL ledger's database",
+    )
+    services: str = Field(
+        "ledger,query,projector",
+        description="what `ledger serve` runs in this process: any of ledger, query, projector",
+    )
+    projector_batch_size: int = Field(1000, ge=1, description="most events per projector commit")
+    overstay_targets: dict[str, float] = Field(
+        default_factory=lambda: {"default": 8 * 3600.0},
+        description='seconds a tenure may last, by "group:ID", "tier:L1" or "default"',
+    )
 
     @property
     def pool_size(self) -> int:
         # One connection per worker thread, plus one for reads that run beside them.
         return self.max_workers + 1
+
+    def resolved_readmodel_url(self) -> str:
+        if self.readmodel_url:
+            return self.readmodel_url
+        parts = urlsplit(self.database_url)
+        if parts.scheme == "sqlite":
+            folder = parts.path.rsplit("/", 1)[0] or "/."
+            return f"sqlite://{folder}/readmodels.sqlite"
+        params = [p for p in parts.query.split("&") if p]
+        ledger_schema = next((p[7:] for p in params if p.startswith("schema=")), "")
+        kept = [p for p in params if not p.startswith("schema=")]
+        schema = f"{ledger_schema}_readmodels" if ledger_schema else "readmodels"
+        return urlunsplit(parts._replace(query="&".join([*kept, f"schema={schema}"])))
+
+    def runs(self, service: str) -> bool:
+        return service in {s.strip() for s in self.services.split(",")}
+
+    def overstay(self) -> OverstayTargets:
+        targets = {k: timedelta(seconds=v) for k, v in self.overstay_targets.items()}
+        return OverstayTargets(
+            default=targets.get("default", timedelta(hours=8)),
+            by_group={k[6:]: v for k, v in targets.items() if k.startswith("group:")},
+            by_tier={k[5:]: v for k, v in targets.items() if k.startswith("tier:")},
+        )
 
     def limits(self) -> Limits:
         return Limits(

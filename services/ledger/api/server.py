@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent import futures
 
 import grpc
@@ -43,22 +44,34 @@ def channel(target: str) -> grpc.Channel:
 
 
 class LedgerServer:
-    def __init__(self, servicer: LedgerServicer, host: str, port: int, max_workers: int) -> None:
+    """A gRPC server with health and reflection, to which the process adds its services."""
+
+    def __init__(self, host: str, port: int, max_workers: int) -> None:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
             maximum_concurrent_rpcs=max_workers * 4,
         )
-        ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, self.server)
         self.health = health.HealthServicer(experimental_non_blocking=True)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-        )
+        self.service_names: list[str] = []
         self.port = self.server.add_insecure_port(f"{host}:{port}")
 
+    def add_service(self, name: str, register: Callable[[grpc.Server], None]) -> None:
+        register(self.server)
+        self.service_names.append(name)
+
+    def add_ledger(self, servicer: LedgerServicer) -> None:
+        self.add_service(
+            SERVICE_NAME,
+            lambda server: ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server),
+        )
+
     def start(self) -> None:
+        reflection.enable_server_reflection(
+            (*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
         self.server.start()
-        for name in (SERVICE_NAME, ""):
+        for name in (*self.service_names, ""):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     def stop(self, grace: float) -> None:

@@ -17,6 +17,7 @@ from services.ledger.application.errors import (
     CommandIdReused,
     DeadlineExceeded,
     InvalidCommand,
+    ProjectionBehind,
     StoreUnavailable,
     VersionConflict,
 )
@@ -111,6 +112,12 @@ def status_for(error: Exception) -> status_pb2.Status:
             )
         case DeadlineExceeded():
             return _status(code_pb2.DEADLINE_EXCEEDED, str(error))
+        case ProjectionBehind():
+            return _status(
+                code_pb2.DEADLINE_EXCEEDED,
+                str(error),
+                _info("PROJECTION_BEHIND", position=error.current, min_position=error.wanted),
+            )
     log.exception("unexpected error", exc_info=error)
     return _status(code_pb2.INTERNAL, "internal error; it has been logged")
 

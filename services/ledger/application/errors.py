@@ -53,3 +53,15 @@ class StoreUnavailable(ApplicationError):
 
 class DeadlineExceeded(ApplicationError):
     """The caller's deadline passed before the command was written; nothing was stored."""
+
+
+class ProjectionBehind(ApplicationError):
+    """A read asked for a position (its consistency token) the read models have not reached."""
+
+    def __init__(self, wanted: int, current: int) -> None:
+        super().__init__(
+            f"the read models are at position {current}; position {wanted} was not projected "
+            "before the deadline"
+        )
+        self.wanted = wanted
+        self.current = current

@@ -63,7 +63,7 @@ class CaseCommandHandler:
     def __init__(self, store: EventStore, limits: Limits, clock: Clock = utc_now) -> None:
         self._store = store
         self._limits = limits
-        self._clock = clock
+        self.clock = clock
 
     def execute(self, command: c.Command, deadline: float | None = None) -> CommandResult:
         """Run one command; raise its error if refused."""
@@ -113,7 +113,7 @@ class CaseCommandHandler:
         )
 
     def _attempt(self, commands: Sequence[c.Command], deadline: float | None) -> list[Outcome]:
-        now = self._clock()
+        now = self.clock()
         known = self._store.find_commands({command.command_id for command in commands})
         cases: dict[str, Case | None] = {}
         first_in_batch: dict[str, int] = {}
