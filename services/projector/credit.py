@@ -221,7 +221,12 @@ class CreditPolicy(ABC):
 
         Bots are dropped and, for a policy that sums to one, the rest renormalised to sum to one.
         """
-        raw = self._shares(Involvement.of(timeline, resolution, is_bot))
+        return self.shares_of(Involvement.of(timeline, resolution, is_bot))
+
+    def shares_of(self, inv: Involvement) -> Shares:
+        """As ``shares``, for an involvement already worked out (one serves every policy)."""
+        is_bot = inv.is_bot
+        raw = self._shares(inv)
         kept = {
             key: amount
             for key, amount in raw.items()
@@ -425,9 +430,10 @@ def credit_entries(
     chosen = {p.label: p for p in policies}
     entries: list[CreditEntry] = []
     for resolution in sorted(timeline.resolutions, key=lambda r: r.seq):
+        involvement = Involvement.of(timeline, resolution, is_bot)
         for label in sorted(chosen):
             policy = chosen[label]
-            shares = policy.shares(timeline, resolution, is_bot)
+            shares = policy.shares_of(involvement)
             for (party, kind), amount in sorted(shares.items()):
                 entries.append(
                     CreditEntry(

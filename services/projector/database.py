@@ -27,10 +27,61 @@ class Cursor(Protocol):
 
     def fetchone(self) -> Any: ...
 
+    def delete_where_in(self, table: str, column: str, values: Sequence[Any]) -> None:
+        """DELETE every row of ``table`` whose ``column`` is one of ``values``."""
+        ...
+
+    def insert_rows(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Append rows (full width, in column order) to ``table`` as fast as the database allows."""
+        ...
+
+
+class _SqliteCursor:
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(statement, params)
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> Any:
+        return self._cursor.executemany(statement, rows)
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def delete_where_in(self, table: str, column: str, values: Sequence[Any]) -> None:
+        self._cursor.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(v,) for v in values])  # noqa: S608
+
+    def insert_rows(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            marks = ", ".join("?" for _ in rows[0])
+            self._cursor.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
+
 
 class _PgCursor:
     def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         self._cursor = cursor
+
+    def delete_where_in(self, table: str, column: str, values: Sequence[Any]) -> None:
+        if values:
+            self._cursor.execute(
+                sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                    sql.Identifier(table), sql.Identifier(column)
+                ),
+                [list(values)],
+            )
+
+    def insert_rows(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        # COPY is PostgreSQL's fastest way in; a read-model batch writes thousands of rows.
+        if rows:
+            with self._cursor.copy(
+                sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         return self._cursor.execute(statement.replace("?", "%s"), params)
@@ -106,7 +157,7 @@ class ReadModelDatabase:
                     conn.rollback()
                     raise
             else:
-                cursor = conn.cursor()
+                cursor = _SqliteCursor(conn.cursor())
                 cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     yield cursor

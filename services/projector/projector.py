@@ -100,14 +100,25 @@ class Projector:
     def _apply(self, batch: list[RecordedEvent]) -> None:
         last = batch[-1].position
         touched: dict[str, list[Case.Event]] = {}
+        credit_changes: set[str] = set()
         for recorded in batch:
-            case_id = recorded.event.originator_id
+            event = recorded.event
+            case_id = event.originator_id
             if case_id not in touched:
                 touched[case_id] = self._history_before(case_id, recorded)
-            touched[case_id].append(recorded.event)
+            history = touched[case_id]
+            if _may_change_credit(event, history):
+                credit_changes.add(case_id)
+            history.append(event)
         last_position = {r.event.originator_id: r.position for r in batch}
         projected = [
-            rm.case_rows(case_id, events, last_position[case_id], self._policies)
+            rm.case_rows(
+                case_id,
+                events,
+                last_position[case_id],
+                self._policies,
+                with_credit=case_id in credit_changes,
+            )
             for case_id, events in touched.items()
         ]
         with self._db.transaction(write=True) as cursor:
@@ -169,6 +180,14 @@ class Projector:
         return ProjectorStatus(
             self.position, self._events.max_position(), self.batches, self.events_projected
         )
+
+
+def _may_change_credit(event: Case.Event, earlier: list[Case.Event]) -> bool:
+    """Credit depends on history up to each resolution: only a resolution, a reopening, or an
+    event placed (in event time) before something already seen can change it."""
+    if isinstance(event, Case.Resolved | Case.Reopened) or not earlier:
+        return True
+    return event.occurred_at < max(e.occurred_at for e in earlier)
 
 
 def rebuild(

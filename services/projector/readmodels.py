@@ -147,7 +147,10 @@ def case_rows(
     events: Sequence[Case.Event],
     last_position: int,
     policies: Sequence[CreditPolicy],
+    *,
+    with_credit: bool = True,
 ) -> CaseRows:
+    """The case's rows; without credit rows when the caller knows they cannot have changed."""
     in_order = sorted(events, key=lambda e: e.originator_version)
     case: Case = reduce(lambda agg, e: e.mutate(agg), in_order, None)
     timeline = derive(case_id, in_order)
@@ -181,7 +184,11 @@ def case_rows(
                 for seq, p in enumerate(timeline.pauses, start=1)
             ],
             **_handoff_rows(timeline),
-            "credit": [_credit_row(entry) for entry in credit_entries(timeline, policies)],
+            **(
+                {"credit": [_credit_row(e) for e in credit_entries(timeline, policies)]}
+                if with_credit
+                else {}
+            ),
         },
     )
 
@@ -280,15 +287,15 @@ def _credit_row(entry: CreditEntry) -> tuple[Any, ...]:
 
 
 def replace_cases(cursor: Cursor, projected: Iterable[CaseRows], generation: str = "") -> None:
-    """Swap each case's old rows for its new ones (same transaction as the tracking update)."""
+    """Swap each case's old rows for its new ones (same transaction as the tracking update).
+
+    A table missing from a case's rows keeps that case's stored rows (they did not change).
+    """
     projected = list(projected)
-    case_ids = [(p.case_id,) for p in projected]
     for name in PER_CASE_TABLES:
-        cursor.executemany(f"DELETE FROM {table(name, generation)} WHERE case_id = ?", case_ids)
-        rows = [row for p in projected for row in p.rows[name]]
-        if rows:
-            marks = ", ".join("?" for _ in rows[0])
-            cursor.executemany(f"INSERT INTO {table(name, generation)} VALUES ({marks})", rows)
+        changed = [p for p in projected if name in p.rows]
+        cursor.delete_where_in(table(name, generation), "case_id", [p.case_id for p in changed])
+        cursor.insert_rows(table(name, generation), [row for p in changed for row in p.rows[name]])
 
 
 def read_position(cursor: Cursor, name: str, generation: str = "") -> int:

@@ -7,6 +7,7 @@ apply in order onto the same aggregate.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -102,11 +103,12 @@ class CaseCommandHandler:
             )
 
     def _retry_alone(self, command: c.Command, deadline: float | None) -> Outcome:
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             try:
                 return self._attempt([command], deadline)[0]
             except AppendConflict:
-                continue
+                # Jittered backoff, so writers racing on one case stop colliding in lockstep.
+                time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311
         return StoreUnavailable(
             f"case {command.case_id!r} is under heavy concurrent change; retry with the same "
             "command_id"

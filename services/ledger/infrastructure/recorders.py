@@ -15,9 +15,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from eventsourcing.persistence import Notification, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    Notification,
+    OperationalError,
+    StoredEvent,
+)
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -137,6 +148,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "WHERE originator_id = %s AND originator_version = %s"
         ).format(schema=schema, events=events)
 
+        self.select_versions_statement = SQL(
+            "SELECT originator_id, max(originator_version) AS version FROM {schema}.{events} "
+            "WHERE originator_id = ANY(%s) GROUP BY originator_id"
+        ).format(schema=schema, events=events)
         self.select_case_statement = SQL(
             "SELECT * FROM {schema}.{events} WHERE originator_id = %s AND originator_version > %s "
             "ORDER BY originator_version LIMIT %s"
@@ -150,6 +165,43 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             columns = list(zip(*_record_params(records), strict=True))
             curs.execute(self.insert_commands_statement, [list(col) for col in columns])
         super()._insert_events(curs, stored_events, **kwargs)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Command records, then (under the table lock) a version check and the events: one
+        transaction that commits all of it or nothing.
+
+        A retry after an ambiguous commit is safe: the command rows make a second copy fail.
+        """
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return []
+            self._lock_table(curs)
+            # Under the table lock no other writer can move a case, so checking versions here
+            # refuses a lost race before the insert draws positions from the sequence: a refused
+            # append leaves no hole in the global order.
+            self._refuse_taken_versions(curs, stored_events)
+            self._notify_channel(curs)
+            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+            return [row["notification_id"] for row in curs.fetchall()]
+
+    def _refuse_taken_versions(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]
+    ) -> None:
+        first: dict[str, int] = {}
+        for event in stored_events:
+            case_id = str(event.originator_id)
+            first[case_id] = min(
+                first.get(case_id, event.originator_version), event.originator_version
+            )
+        curs.execute(self.select_versions_statement, [list(first)], prepare=True)
+        current = {row["originator_id"]: row["version"] for row in curs.fetchall()}
+        taken = [c for c, v in first.items() if current.get(c, 0) != v - 1]
+        if taken:
+            raise IntegrityError(f"versions of {taken} were taken by a concurrent writer")
 
     def select_commands(self, command_ids: Sequence[str]) -> list[StoredCommand]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
