@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run demo test lint typecheck proto proto-check bench clean
+.PHONY: run demo test lint proto proto-check bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -31,6 +31,9 @@ lint: $(VENV)/.synced proto-check  ## ruff, mypy --strict, buf lint, generated c
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy services
 	$(VENV)/bin/buf lint
+
+bench: $(VENV)/.synced  ## benchmarks on PostgreSQL (LEDGER_BENCH_DATABASE_URL); tables + bench/results/*.json
+	$(VENV)/bin/python -m bench.projector_bench $(BENCH_ARGS)
 
 proto: $(VENV)/.synced  ## regenerate ownership/ from proto/
 	$(VENV)/bin/python scripts/generate_protos.py
