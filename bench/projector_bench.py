@@ -99,7 +99,7 @@ class CountingProjection(Projection[CountingView]):
 
 
 def projection_runner_rate(database_url: str, seconds: float) -> float:
-    env = persistence_env(database_url, pool_size=2, cache_size=0)
+    env = persistence_env(database_url, pool_size=2)
     env["COUNTINGPROJECTION_POSTGRES_SCHEMA"] = f"runner_{time.monotonic_ns() % 10**9}"
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {env['COUNTINGPROJECTION_POSTGRES_SCHEMA']}")

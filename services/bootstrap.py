@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ownership.v1 import query_pb2, query_pb2_grpc
 from services.ledger.api.server import LedgerServer
 from services.ledger.api.servicer import LedgerServicer
+from services.ledger.application.group_commit import GroupCommitWriter
 from services.ledger.application.handler import CaseCommandHandler
 from services.ledger.application.reads import LedgerReader
 from services.ledger.infrastructure.store import EventsourcingStore
@@ -28,6 +29,7 @@ class Ledger:
     settings: Settings
     store: EventsourcingStore
     handler: CaseCommandHandler
+    writer: GroupCommitWriter
     reader: LedgerReader
     server: LedgerServer
     readmodels: ReadModelDatabase | None = None
@@ -47,7 +49,9 @@ class Ledger:
     def stop(self, grace: float | None = None) -> None:
         self.reader.stopping.set()  # live subscriptions end instead of holding the grace period
         self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        self.writer.stop()  # after the server: in-flight calls still need it to finish
         self._projector_stop.set()
+        self.store.wake_waiters()
         if self._projector_thread is not None:
             self._projector_thread.join(timeout=30)
         if self.readmodels is not None:
@@ -74,10 +78,15 @@ def build_projector(
 def build_ledger(settings: Settings) -> Ledger:
     store = build_store(settings)
     handler = CaseCommandHandler(store, settings.limits())
-    reader = LedgerReader(store, max_limit=settings.read_limit)
+    writer = GroupCommitWriter(
+        handler,
+        max_batch=min(settings.group_commit_max_batch, settings.max_batch_commands),
+        linger_seconds=settings.group_commit_linger_us / 1e6,
+    )
+    reader = LedgerReader(store, settings.limits(), max_limit=settings.read_limit)
     server = LedgerServer(settings.host, settings.port, settings.max_workers)
     if settings.runs("ledger"):
-        server.add_ledger(LedgerServicer(handler, reader))
+        server.add_ledger(LedgerServicer(handler, writer, reader))
     readmodels = projector = None
     if settings.runs("query") or settings.runs("projector"):
         readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
@@ -96,4 +105,4 @@ def build_ledger(settings: Settings) -> Ledger:
                 servicer, grpc_server
             ),
         )
-    return Ledger(settings, store, handler, reader, server, readmodels, projector)
+    return Ledger(settings, store, handler, writer, reader, server, readmodels, projector)

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
         "ledger,query,projector",
         description="what `ledger serve` runs in this process: any of ledger, query, projector",
     )
+    group_commit_max_batch: int = Field(
+        256, ge=1, description="most concurrent commands written in one transaction"
+    )
+    group_commit_linger_us: float = Field(
+        200.0,
+        ge=0,
+        description="how long a batch waits for stragglers when callers are concurrent (µs)",
+    )
     projector_batch_size: int = Field(1000, ge=1, description="most events per projector commit")
     overstay_targets: dict[str, float] = Field(
         default_factory=lambda: {"default": 8 * 3600.0},

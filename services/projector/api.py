@@ -15,7 +15,7 @@ from ownership.v1 import ledger_pb2 as lpb
 from ownership.v1 import query_pb2 as pb
 from ownership.v1 import query_pb2_grpc
 from services.ledger.api.rendering import timestamp
-from services.ledger.api.servicer import Expected, abort
+from services.ledger.api.servicer import Expected, abort, remaining_seconds
 from services.ledger.application.errors import FieldViolation, InvalidCommand, ProjectionBehind
 from services.ledger.domain.values import PauseReason, SwarmRole, Tier
 from services.projector import readmodels as rm
@@ -124,6 +124,18 @@ def _interval(interval: Interval) -> pb.OwnershipInterval:
     )
 
 
+# Without a deadline a read-your-writes wait is still bounded.
+MAX_POSITION_WAIT = 30.0
+
+
+def _wait_budget(remaining: float | None) -> float:
+    """How long to wait for the projector: stop a little before the caller's deadline, so the
+    answer (with the projector's position in its details) reaches the caller before it gives up."""
+    if remaining is None:
+        return MAX_POSITION_WAIT
+    return max(0.0, min(remaining - min(0.1, remaining * 0.2), MAX_POSITION_WAIT))
+
+
 def _limit(requested: int) -> int:
     return DEFAULT_LIMIT if requested <= 0 else min(requested, MAX_LIMIT)
 
@@ -153,8 +165,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):  # type: ignore[misc]
     def _answering(self, min_position: int, context: grpc.ServicerContext) -> Iterator[None]:
         try:
             if min_position > 0:
-                remaining = context.time_remaining()
-                self._position.wait_for(min_position, 30.0 if remaining is None else remaining)
+                self._position.wait_for(min_position, _wait_budget(remaining_seconds(context)))
             yield
         except UnknownPolicy as unknown:
             abort(context, InvalidCommand([FieldViolation("policy", str(unknown))]))

@@ -121,6 +121,13 @@ CURRENT_COLUMNS = (
 )
 
 
+def _pause_beyond_last_event(
+    now_us: int, since_us: int, start_us: int, last_event_us: int
+) -> timedelta:
+    """Time an ongoing pause has run since the case's latest event (stored time covers the rest)."""
+    return max(now_us - max(since_us, start_us, last_event_us), 0) * US
+
+
 class OwnershipQueries:
     def __init__(self, database: ReadModelDatabase, clock: Clock) -> None:
         self._db = database
@@ -216,24 +223,25 @@ class OwnershipQueries:
         now = self._clock()
         return [self._interval(row, now, open_pause) for row in rows]
 
-    def _open_pause(self, cursor: Cursor, case_id: str) -> tuple[PauseReason, datetime] | None:
+    def _open_pause(self, cursor: Cursor, case_id: str) -> tuple[PauseReason, int, int] | None:
         cursor.execute(
-            f"SELECT reason, start_us FROM {table('pause')} WHERE case_id = ? AND end_us IS NULL",
+            f"SELECT p.reason, p.start_us, c.last_event_us FROM {table('pause')} p "
+            f"JOIN {table('current')} c ON c.case_id = p.case_id "
+            "WHERE p.case_id = ? AND p.end_us IS NULL",
             (case_id,),
         )
         row = cursor.fetchone()
-        return (PauseReason(row[0]), from_micros(row[1])) if row else None
+        return (PauseReason(row[0]), int(row[1]), int(row[2])) if row else None
 
     def _interval(
-        self, row: Any, now: datetime, open_pause: tuple[PauseReason, datetime] | None
+        self, row: Any, now: datetime, open_pause: tuple[PauseReason, int, int] | None
     ) -> Interval:
         start = from_micros(row[4])
         end = from_micros(row[5]) if row[5] is not None else None
         paused = {reason: row[6 + i] * US for i, reason in enumerate(PAUSE_COLUMNS) if row[6 + i]}
         if end is None and open_pause is not None:
-            # Stored pause time stops at the case's latest event; an open pause runs on until now.
-            reason, since = open_pause
-            extra = now - max(since, start) - paused.get(reason, timedelta(0))
+            reason, since_us, last_event_us = open_pause
+            extra = _pause_beyond_last_event(micros(now), since_us, row[4], last_event_us)
             if extra > timedelta(0):
                 paused[reason] = paused.get(reason, timedelta(0)) + extra
         return Interval(
@@ -267,21 +275,40 @@ class OwnershipQueries:
         with self._db.transaction() as cursor:
             cursor.execute(statement, params)
             rows = cursor.fetchall()
+            ongoing = self._ongoing_pauses(cursor, group_column, tenure_level, key)
         if key and not rows and scope == "case":
             raise CaseNotFound(key)
-        return [
-            DurationTotal(
-                key=row[0],
-                owned=max(int(row[1]), 0) * US,
-                paused={
-                    reason: int(row[2 + i]) * US
-                    for i, reason in enumerate(PAUSE_COLUMNS)
-                    if row[2 + i]
-                },
-                tenures=int(row[5]),
-            )
-            for row in rows
-        ]
+        totals = []
+        for row in rows:
+            paused = {
+                reason: int(row[2 + i]) * US for i, reason in enumerate(PAUSE_COLUMNS) if row[2 + i]
+            }
+            for reason, since_us, start_us, last_event_us in ongoing.get(row[0], []):
+                extra = _pause_beyond_last_event(now_us, since_us, start_us, last_event_us)
+                paused[reason] = paused.get(reason, timedelta(0)) + extra
+            totals.append(DurationTotal(row[0], max(int(row[1]), 0) * US, paused, int(row[5])))
+        return totals
+
+    def _ongoing_pauses(
+        self, cursor: Cursor, group_column: str, level: str, key: str
+    ) -> dict[str, list[tuple[PauseReason, int, int, int]]]:
+        """Open tenures of paused cases: stored pause time stops at the case's latest event."""
+        statement = (
+            f"SELECT t.{group_column}, p.reason, p.start_us, t.start_us, c.last_event_us "
+            f"FROM {table('tenure')} t "
+            f"JOIN {table('pause')} p ON p.case_id = t.case_id AND p.end_us IS NULL "
+            f"JOIN {table('current')} c ON c.case_id = t.case_id "
+            "WHERE t.level = ? AND t.end_us IS NULL"
+        )
+        params: tuple[Any, ...] = (level,)
+        if key:
+            statement += f" AND t.{group_column} = ?"
+            params += (key,)
+        cursor.execute(statement, params)
+        found: dict[str, list[tuple[PauseReason, int, int, int]]] = {}
+        for row in cursor.fetchall():
+            found.setdefault(row[0], []).append((PauseReason(row[1]), row[2], row[3], row[4]))
+        return found
 
     def handoff_stats(self, case_id: str) -> dict[str, int]:
         with self._db.transaction() as cursor:

@@ -194,7 +194,8 @@ def case_rows(
 
 
 def _current_row(case: Case, timeline: CaseTimeline, last_position: int) -> tuple[Any, ...]:
-    tenures = timeline.person_tenures or timeline.group_tenures
+    # The current tenure at the level the owner is held at: a person, or a group's queue.
+    tenures = timeline.person_tenures if case.owner.agent_id else timeline.group_tenures
     owned_since = tenures[-1].span.start if tenures else timeline.opened_at
     participants = json.dumps(
         [

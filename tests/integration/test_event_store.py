@@ -13,6 +13,7 @@ from services.ledger.application.handler import CaseCommandHandler
 from services.ledger.application.ports import AppendConflict, CommandRecord
 from services.ledger.application.validation import Limits
 from services.ledger.domain.case import Case, Provenance
+from services.ledger.domain.errors import Rule, RuleViolated
 from services.ledger.domain.values import Owner, PauseReason, SwarmRole, Tier, TransferReason
 from services.ledger.infrastructure.store import EventsourcingStore
 
@@ -23,6 +24,14 @@ BOB = Owner("bob", "l2")
 
 def record(case: Case, command_id: str, before: int) -> CommandRecord:
     return CommandRecord(command_id, case.id, "Test", "fp-" + command_id, before, case.version)
+
+
+def append(
+    store: EventsourcingStore, case: Case | None, records: list[CommandRecord]
+) -> dict[tuple[str, int], int]:
+    """Store one case's pending events with ``records``, as the handler does."""
+    events = list(case.pending_events) if case is not None else []
+    return store.append(events, [case] if case is not None else [], records)
 
 
 def by(command_id: str) -> Provenance:
@@ -47,9 +56,9 @@ class EventStoreSuite:
     ) -> None:
         case = Case.open("A", ALICE, Tier.L1, "n", by("1"))
         case.transfer(BOB, TransferReason.ESCALATION, Tier.L2, "", WHEN, True, by("1"))
-        positions = store.append([case], [record(case, "1", 0)])
+        positions = append(store, case, [record(case, "1", 0)])
         other = Case.open("B", BOB, None, "", by("2"))
-        positions |= store.append([other], [record(other, "2", 0)])
+        positions |= append(store, other, [record(other, "2", 0)])
         assert positions == {("A", 1): 1, ("A", 2): 2, ("B", 1): 3}
         assert [(r.position, r.event.originator_id) for r in store.read_all(0, 10)] == [
             (1, "A"),
@@ -71,7 +80,7 @@ class EventStoreSuite:
         case.resolve("fixed", "", by("r"))
         case.reopen("again", "", by("r"))
         originals = list(case.pending_events)
-        store.append([case], [record(case, "r", 0)])
+        append(store, case, [record(case, "r", 0)])
         loaded = [r.event for r in store.read_case("R", 0, 100)]
         assert [vars(e) for e in loaded] == [vars(e) for e in originals]
         assert [type(e) for e in loaded] == [type(e) for e in originals]
@@ -80,7 +89,7 @@ class EventStoreSuite:
         case = Case.open("S", ALICE, Tier.L1, "", by("s"))
         case.join_swarm("carol", "l3", SwarmRole.OBSERVER, "", by("s"))
         case.pause(PauseReason.AWAITING_CUSTOMER, None, "", by("s"))
-        store.append([case], [record(case, "s", 0)])
+        append(store, case, [record(case, "s", 0)])
         loaded = store.load_case("S")
         assert loaded is not None
         assert (loaded.version, loaded.owner, loaded.pause_reason, set(loaded.swarm)) == (
@@ -94,30 +103,30 @@ class EventStoreSuite:
     def test_a_taken_version_is_a_conflict_and_stores_nothing(
         self, store: EventsourcingStore
     ) -> None:
-        store.append([Case.open("C", ALICE, None, "", by("c1"))], [])
+        append(store, Case.open("C", ALICE, None, "", by("c1")), [])
         first = store.load_case("C")
         second = store.load_case("C")
         assert first is not None and second is not None
         first.transfer(BOB, TransferReason.OTHER, None, "", None, False, by("c2"))
-        store.append([first], [record(first, "c2", 1)])
+        append(store, first, [record(first, "c2", 1)])
         second.pause(PauseReason.SCHEDULED, None, "", by("c3"))
         with pytest.raises(AppendConflict):
-            store.append([second], [record(second, "c3", 1)])
+            append(store, second, [record(second, "c3", 1)])
         assert store.max_position() == 2
         assert store.find_commands(["c3"]) == {}
         third = store.load_case("C")
         assert third is not None
         third.pause(PauseReason.SCHEDULED, None, "", by("c4"))
-        assert store.append([third], [record(third, "c4", 2)]) == {("C", 3): 3}  # no hole
+        assert append(store, third, [record(third, "c4", 2)]) == {("C", 3): 3}  # no hole
 
     def test_a_used_command_id_is_a_conflict_and_its_events_are_not_stored(
         self, store: EventsourcingStore
     ) -> None:
         one = Case.open("D1", ALICE, None, "", by("dup"))
-        store.append([one], [record(one, "dup", 0)])
+        append(store, one, [record(one, "dup", 0)])
         two = Case.open("D2", ALICE, None, "", by("dup"))
         with pytest.raises(AppendConflict):
-            store.append([two], [record(two, "dup", 0)])
+            append(store, two, [record(two, "dup", 0)])
         assert store.load_case("D2") is None and store.max_position() == 1
 
     def test_command_records_are_durable_and_point_at_their_last_event(
@@ -125,7 +134,7 @@ class EventStoreSuite:
     ) -> None:
         case = Case.open("E", ALICE, None, "", by("e1"))
         case.transfer(BOB, TransferReason.OTHER, None, "", None, False, by("e1"))
-        store.append([case], [record(case, "e1", 0)])
+        append(store, case, [record(case, "e1", 0)])
         store.close()
         reopened = EventsourcingStore(url, pool_size=2)
         try:
@@ -137,8 +146,8 @@ class EventStoreSuite:
 
     def test_a_record_without_events_is_stored_for_a_no_op(self, store: EventsourcingStore) -> None:
         case = Case.open("F", ALICE, None, "", by("f1"))
-        store.append([case], [record(case, "f1", 0)])
-        store.append([], [CommandRecord("f2", "F", "Transfer", "fp", 1, 1)])
+        append(store, case, [record(case, "f1", 0)])
+        append(store, None, [CommandRecord("f2", "F", "Transfer", "fp", 1, 1)])
         found = store.find_commands(["f2"])["f2"]
         assert found.position == 1 and found.record.events_recorded == 0
 
@@ -182,6 +191,31 @@ class EventStoreSuite:
         # A lost race is refused before it draws a position, so positions stay contiguous.
         everything = store.read_all(0, 10_000)
         assert [r.position for r in everything] == list(range(1, len(stored) + 1))
+
+    def test_a_case_cached_by_one_process_is_decided_on_what_another_wrote(
+        self, url: str, store: EventsourcingStore
+    ) -> None:
+        here = CaseCommandHandler(store, Limits())
+        elsewhere_store = EventsourcingStore(url, pool_size=2)
+        elsewhere = CaseCommandHandler(elsewhere_store, Limits())
+        try:
+            here.execute(c.Assign(case_id="P", command_id="p1", actor="t", owner=ALICE))
+            here.execute(
+                c.Pause(case_id="P", command_id="p2", actor="t", reason=PauseReason.SCHEDULED)
+            )
+            elsewhere.execute(c.Transfer(case_id="P", command_id="p3", actor="t", to_owner=BOB,
+                                         reason=TransferReason.OTHER))  # fmt: skip
+            elsewhere.execute(c.Resolve(case_id="P", command_id="p4", actor="t"))
+            # The first process still caches the case as open and owned by Alice.
+            with pytest.raises(RuleViolated) as refused:
+                here.execute(c.Assign(case_id="P", command_id="p5", actor="t", owner=ALICE))
+            assert refused.value.rule is Rule.CASE_RESOLVED
+            reopened = here.execute(c.Reopen(case_id="P", command_id="p6", actor="t"))
+            assert reopened.version == 5
+            loaded = store.load_case("P")
+            assert loaded is not None and loaded.owner == BOB and loaded.version == 5
+        finally:
+            elsewhere_store.close()
 
 
 class TestSQLiteEventStore(EventStoreSuite):

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from ownership.v1 import ledger_pb2 as pb
 from services.ledger.application import commands as c
 from services.ledger.application.errors import FieldViolation, InvalidCommand
+from services.ledger.application.validation import Limits, violations_of_values
 from services.ledger.domain.values import Owner, PauseReason, SwarmRole, Tier, TransferReason
 
 E = TypeVar("E", bound=Enum)
@@ -47,8 +48,9 @@ PAUSE_REASONS = {
 class _Fields:
     """Collects violations while reading a request, so the caller learns every problem at once."""
 
-    def __init__(self, request: Any) -> None:
+    def __init__(self, request: Any, limits: Limits) -> None:
         self.request = request
+        self.limits = limits
         self.violations: list[FieldViolation] = []
 
     def timestamp(self, name: str) -> datetime | None:
@@ -93,12 +95,17 @@ class _Fields:
     def build(self, factory: Callable[..., c.Command], **specific: Any) -> c.Command:
         common = self.common()
         if self.violations:
-            raise InvalidCommand(self.violations)
+            # The command cannot be built, but the caller should still learn every problem at
+            # once: add the shape checks the application would run on the fields that did parse.
+            named = {v.field.split(".")[0] for v in self.violations}
+            values = {k: v for k, v in (common | specific).items() if k not in named}
+            shape = violations_of_values(values, self.limits, datetime.now(UTC))
+            raise InvalidCommand(self.violations + shape)
         return factory(**common, **specific)
 
 
-def assign(request: pb.AssignRequest) -> c.Command:
-    f = _Fields(request)
+def assign(request: pb.AssignRequest, limits: Limits) -> c.Command:
+    f = _Fields(request, limits)
     return f.build(
         c.Assign,
         owner=f.owner("owner"),
@@ -107,8 +114,8 @@ def assign(request: pb.AssignRequest) -> c.Command:
     )
 
 
-def transfer(request: pb.TransferRequest) -> c.Command:
-    f = _Fields(request)
+def transfer(request: pb.TransferRequest, limits: Limits) -> c.Command:
+    f = _Fields(request, limits)
     return f.build(
         c.Transfer,
         to_owner=f.owner("to_owner"),
@@ -120,8 +127,8 @@ def transfer(request: pb.TransferRequest) -> c.Command:
     )
 
 
-def join_swarm(request: pb.JoinSwarmRequest) -> c.Command:
-    f = _Fields(request)
+def join_swarm(request: pb.JoinSwarmRequest, limits: Limits) -> c.Command:
+    f = _Fields(request, limits)
     if not request.agent_id:
         f.violations.append(FieldViolation("agent_id", "is required"))
     return f.build(
@@ -133,15 +140,15 @@ def join_swarm(request: pb.JoinSwarmRequest) -> c.Command:
     )
 
 
-def leave_swarm(request: pb.LeaveSwarmRequest) -> c.Command:
-    f = _Fields(request)
+def leave_swarm(request: pb.LeaveSwarmRequest, limits: Limits) -> c.Command:
+    f = _Fields(request, limits)
     if not request.agent_id:
         f.violations.append(FieldViolation("agent_id", "is required"))
     return f.build(c.LeaveSwarm, agent_id=request.agent_id, note=request.note)
 
 
-def pause(request: pb.PauseRequest) -> c.Command:
-    f = _Fields(request)
+def pause(request: pb.PauseRequest, limits: Limits) -> c.Command:
+    f = _Fields(request, limits)
     return f.build(
         c.Pause,
         reason=f.enum("reason", PAUSE_REASONS, required=True),
@@ -150,21 +157,21 @@ def pause(request: pb.PauseRequest) -> c.Command:
     )
 
 
-def resume(request: pb.ResumeRequest) -> c.Command:
-    return _Fields(request).build(c.Resume, note=request.note)
+def resume(request: pb.ResumeRequest, limits: Limits) -> c.Command:
+    return _Fields(request, limits).build(c.Resume, note=request.note)
 
 
-def resolve(request: pb.ResolveRequest) -> c.Command:
-    return _Fields(request).build(
+def resolve(request: pb.ResolveRequest, limits: Limits) -> c.Command:
+    return _Fields(request, limits).build(
         c.Resolve, resolution_code=request.resolution_code, note=request.note
     )
 
 
-def reopen(request: pb.ReopenRequest) -> c.Command:
-    return _Fields(request).build(c.Reopen, reason=request.reason, note=request.note)
+def reopen(request: pb.ReopenRequest, limits: Limits) -> c.Command:
+    return _Fields(request, limits).build(c.Reopen, reason=request.reason, note=request.note)
 
 
-PARSERS: dict[str, Callable[[Any], c.Command]] = {
+PARSERS: dict[str, Callable[[Any, Limits], c.Command]] = {
     "assign": assign,
     "transfer": transfer,
     "join_swarm": join_swarm,
@@ -176,7 +183,9 @@ PARSERS: dict[str, Callable[[Any], c.Command]] = {
 }
 
 
-def batch_command(command: pb.BatchCommand, index: int) -> c.Command | InvalidCommand:
+def batch_command(
+    command: pb.BatchCommand, index: int, limits: Limits
+) -> c.Command | InvalidCommand:
     """One command of a batch, or the reason it cannot be read (field paths include its place)."""
     kind = command.WhichOneof("command")
     prefix = f"commands[{index}]"
@@ -184,7 +193,7 @@ def batch_command(command: pb.BatchCommand, index: int) -> c.Command | InvalidCo
         return InvalidCommand([FieldViolation(prefix, "holds no command")])
     inner: Message = getattr(command, kind)
     try:
-        return PARSERS[kind](inner)
+        return PARSERS[kind](inner, limits)
     except InvalidCommand as invalid:
         return prefixed(invalid, f"{prefix}.{kind}")
 

@@ -16,9 +16,11 @@ from services.ledger.api import parsing, rendering
 from services.ledger.api.status import status_for
 from services.ledger.application import commands as c
 from services.ledger.application.errors import ApplicationError, InvalidCommand
+from services.ledger.application.group_commit import GroupCommitWriter
 from services.ledger.application.handler import CaseCommandHandler
 from services.ledger.application.reads import LedgerReader
 from services.ledger.application.results import CommandResult
+from services.ledger.application.validation import Limits
 from services.ledger.domain.errors import DomainError
 
 Expected = (DomainError, ApplicationError)
@@ -31,27 +33,49 @@ def abort(context: grpc.ServicerContext, error: Exception) -> NoReturn:
 
 @contextmanager
 def errors_as_status(context: grpc.ServicerContext) -> Iterator[None]:
+    """Every error leaves as a status from the one table; a bug becomes a logged INTERNAL."""
     try:
         yield
-    except Expected as error:
+    except Exception as error:
+        if isinstance(error, grpc.RpcError):
+            raise  # abort() has already set the status
         abort(context, error)
 
 
-def deadline_of(context: grpc.ServicerContext) -> float | None:
+# gRPC reports "no deadline" as an enormous remaining time rather than None.
+NO_DEADLINE = 365 * 86_400.0
+
+
+def remaining_seconds(context: grpc.ServicerContext) -> float | None:
+    """Seconds left before the caller's deadline; None when the caller set none."""
     remaining = context.time_remaining()
+    return None if remaining is None or remaining >= NO_DEADLINE else float(remaining)
+
+
+def deadline_of(context: grpc.ServicerContext) -> float | None:
+    remaining = remaining_seconds(context)
     return None if remaining is None else time.monotonic() + remaining
 
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[misc]
-    def __init__(self, handler: CaseCommandHandler, reader: LedgerReader) -> None:
+    """Single commands go through group commit; a batch is already one transaction."""
+
+    def __init__(
+        self, handler: CaseCommandHandler, writer: GroupCommitWriter, reader: LedgerReader
+    ) -> None:
         self._handler = handler
+        self._writer = writer
         self._reader = reader
 
     def _execute(
-        self, parse: Callable[[Any], c.Command], request: Any, context: grpc.ServicerContext
+        self,
+        parse: Callable[[Any, Limits], c.Command],
+        request: Any,
+        context: grpc.ServicerContext,
     ) -> pb.AppendResult:
         with errors_as_status(context):
-            result = self._handler.execute(parse(request), deadline_of(context))
+            command = parse(request, self._handler.limits)
+            result = self._writer.submit(command, deadline_of(context))
             return rendering.append_result(result)
 
     def Assign(self, request: pb.AssignRequest, context: grpc.ServicerContext) -> pb.AssignResponse:
@@ -91,7 +115,10 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
     ) -> pb.ExecuteBatchResponse:
         with errors_as_status(context):
             self._handler.check_batch_size(len(request.commands))
-        parsed = [parsing.batch_command(command, i) for i, command in enumerate(request.commands)]
+        limits = self._handler.limits
+        parsed = [
+            parsing.batch_command(command, i, limits) for i, command in enumerate(request.commands)
+        ]
         commands = [p for p in parsed if isinstance(p, c.Command)]
         with errors_as_status(context):
             executed = iter(self._handler.execute_batch(commands, deadline_of(context)))

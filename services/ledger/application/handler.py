@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 from services.ledger.application import commands as c
 from services.ledger.application.errors import (
@@ -63,7 +64,7 @@ class _SameAs:
 class CaseCommandHandler:
     def __init__(self, store: EventStore, limits: Limits, clock: Clock = utc_now) -> None:
         self._store = store
-        self._limits = limits
+        self.limits = limits
         self.clock = clock
 
     def execute(self, command: c.Command, deadline: float | None = None) -> CommandResult:
@@ -91,12 +92,12 @@ class CaseCommandHandler:
             return [self._retry_alone(command, deadline) for command in commands]
 
     def check_batch_size(self, count: int) -> None:
-        if count > self._limits.max_batch_commands:
+        if count > self.limits.max_batch_commands:
             raise InvalidCommand(
                 [
                     FieldViolation(
                         "commands",
-                        f"holds {count} commands; at most {self._limits.max_batch_commands} fit "
+                        f"holds {count} commands; at most {self.limits.max_batch_commands} fit "
                         "in one batch",
                     )
                 ]
@@ -116,15 +117,32 @@ class CaseCommandHandler:
 
     def _attempt(self, commands: Sequence[c.Command], deadline: float | None) -> list[Outcome]:
         now = self.clock()
-        known = self._store.find_commands({command.command_id for command in commands})
-        cases: dict[str, Case | None] = {}
+        # Shape first: a malformed command never reaches the database, nor fails its neighbours.
+        invalid = {
+            index: InvalidCommand(violations)
+            for index, command in enumerate(commands)
+            if (violations := violations_of(command, self.limits, now))
+        }
+        valid = [command for index, command in enumerate(commands) if index not in invalid]
+        known = self._store.find_commands({command.command_id for command in valid})
+        cases = self._store.load_cases(command.case_id for command in valid)
         first_in_batch: dict[str, int] = {}
         decided: list[Outcome | _Accepted | _SameAs] = []
+        events_in_order: list[Case.Event] = []
 
         for index, command in enumerate(commands):
+            if index in invalid:
+                decided.append(invalid[index])
+                continue
             decided.append(
                 self._decide(index, command, now, known, cases, first_in_batch, commands)
             )
+            accepted = decided[-1]
+            if isinstance(accepted, _Accepted) and accepted.record.events_recorded:
+                case = cases[command.case_id]
+                assert case is not None
+                new_events = case.pending_events[-accepted.record.events_recorded :]
+                events_in_order += cast(list[Case.Event], new_events)
 
         records = [d.record for d in decided if isinstance(d, _Accepted)]
         positions: dict[tuple[str, int], int] = {}
@@ -133,7 +151,8 @@ class CaseCommandHandler:
                 error = DeadlineExceeded("the deadline passed before the command was written")
                 return [error if isinstance(d, _Accepted | _SameAs) else d for d in decided]
             changed = [case for case in cases.values() if case is not None and case.pending_events]
-            positions = self._store.append(changed, records)
+            # Events take positions in the order their commands were sent, across cases.
+            positions = self._store.append(events_in_order, changed, records)
 
         outcomes: list[Outcome] = []
         for d in decided:
@@ -158,10 +177,6 @@ class CaseCommandHandler:
         first_in_batch: dict[str, int],
         commands: Sequence[c.Command],
     ) -> Outcome | _Accepted | _SameAs:
-        violations = violations_of(command, self._limits, now)
-        if violations:
-            return InvalidCommand(violations)
-
         fingerprint = command.fingerprint()
         stored = known.get(command.command_id)
         if stored is not None:
@@ -177,8 +192,6 @@ class CaseCommandHandler:
                 return CommandIdReused(command.command_id, original.case_id, original.kind)
             return _SameAs(earlier)
 
-        if command.case_id not in cases:
-            cases[command.case_id] = self._store.load_case(command.case_id)
         case = cases[command.case_id]
         version_before = case.version if case is not None else 0
         if command.expected_version is not None and command.expected_version != version_before:

@@ -49,12 +49,16 @@ class AppendConflict(Exception):
 class EventStore(Protocol):
     def find_commands(self, command_ids: Iterable[str]) -> dict[str, StoredCommand]: ...
 
-    def load_case(self, case_id: str) -> Case | None: ...
+    def load_cases(self, case_ids: Iterable[str]) -> dict[str, Case | None]:
+        """Each case's current state (None when it does not exist), as copies the caller owns."""
+        ...
 
     def append(
-        self, cases: Sequence[Case], records: Sequence[CommandRecord]
+        self, events: Sequence[Case.Event], cases: Sequence[Case], records: Sequence[CommandRecord]
     ) -> dict[tuple[str, int], int]:
-        """Write the cases' pending events and the records in one transaction.
+        """Write ``events`` (in that order) and the records in one transaction.
+
+        ``cases`` are the aggregates the events came from, in their new state, for caching.
 
         Returns the global position of each new event by (case_id, version). Raises AppendConflict
         when a version or command_id was taken concurrently, StoreUnavailable when the store is down.

@@ -5,13 +5,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
+from services.ledger.application.errors import InvalidCommand
 from services.ledger.application.ports import EventStore, RecordedEvent
+from services.ledger.application.validation import Limits, id_violations
 from services.ledger.domain.errors import CaseNotFound
 
 
 class LedgerReader:
-    def __init__(self, store: EventStore, max_limit: int = 1000, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        limits: Limits,
+        max_limit: int = 1000,
+        poll_seconds: float = 0.5,
+    ) -> None:
         self._store = store
+        self._limits = limits
         self._max_limit = max_limit
         self._poll_seconds = poll_seconds
         self.stopping = threading.Event()
@@ -20,6 +29,9 @@ class LedgerReader:
         return self._max_limit if requested <= 0 else min(requested, self._max_limit)
 
     def read_case(self, case_id: str, after_version: int, limit: int) -> list[RecordedEvent]:
+        violations = id_violations("case_id", case_id, self._limits)
+        if violations:
+            raise InvalidCommand(violations)
         events = self._store.read_case(case_id, after_version, self._limit(limit))
         if not events and (after_version <= 0 or not self._store.read_case(case_id, 0, 1)):
             raise CaseNotFound(case_id)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.ledger.application.commands import Command
 from services.ledger.application.errors import FieldViolation
@@ -26,30 +28,44 @@ class Limits:
 
 def violations_of(command: Command, limits: Limits, now: datetime) -> list[FieldViolation]:
     """Every shape problem of the command, each naming its field; empty when the shape is fine."""
+    return violations_of_values(
+        {f.name: getattr(command, f.name) for f in fields(command)}, limits, now
+    )
+
+
+def violations_of_values(
+    values: Mapping[str, Any], limits: Limits, now: datetime
+) -> list[FieldViolation]:
+    """The same checks on a command's fields by name (also usable before a command exists)."""
     found: list[FieldViolation] = []
-    for f in fields(command):
-        value = getattr(command, f.name)
+    for name, value in values.items():
         if isinstance(value, Owner):
-            found += _check_id(f"{f.name}.agent_id", value.agent_id, limits, required=False)
-            found += _check_id(f"{f.name}.group_id", value.group_id, limits, required=False)
-        elif f.name in ID_FIELDS:
-            found += _check_id(f.name, value, limits, required=f.name in REQUIRED_FIELDS)
-        elif f.name in TEXT_FIELDS and isinstance(value, str):
-            found += _check_text(f.name, value, limits)
-        elif f.name in TIME_FIELDS and value is not None:
+            found += _check_id(f"{name}.agent_id", value.agent_id, limits, required=False)
+            found += _check_id(f"{name}.group_id", value.group_id, limits, required=False)
+        elif name in ID_FIELDS and isinstance(value, str):
+            found += _check_id(name, value, limits, required=name in REQUIRED_FIELDS)
+        elif name in TEXT_FIELDS and isinstance(value, str):
+            found += _check_text(name, value, limits)
+        elif name in TIME_FIELDS and value is not None:
             if value.tzinfo is None:
-                found.append(FieldViolation(f.name, "must carry a time zone"))
+                found.append(FieldViolation(name, "must carry a time zone"))
             elif value - now > limits.max_future_skew:
                 found.append(
                     FieldViolation(
-                        f.name,
+                        name,
                         f"is {value - now} in the future; the allowed clock skew is "
                         f"{limits.max_future_skew}",
                     )
                 )
-    if command.expected_version is not None and command.expected_version < 0:
+    expected_version = values.get("expected_version")
+    if expected_version is not None and expected_version < 0:
         found.append(FieldViolation("expected_version", "must not be negative"))
     return found
+
+
+def id_violations(name: str, value: str, limits: Limits) -> list[FieldViolation]:
+    """Shape problems of one required identifier (for reads, which have no command)."""
+    return _check_id(name, value, limits, required=True)
 
 
 def _check_id(name: str, value: str, limits: Limits, *, required: bool) -> list[FieldViolation]:

@@ -64,6 +64,8 @@ class LedgerRecorder(Protocol):
 
     def select_position(self, case_id: str, version: int) -> int | None: ...
 
+    def select_versions(self, case_ids: Sequence[str]) -> dict[str, int]: ...
+
     def select_case_notifications(
         self, case_id: str, after_version: int, limit: int
     ) -> list[Notification]: ...
@@ -203,6 +205,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         if taken:
             raise IntegrityError(f"versions of {taken} were taken by a concurrent writer")
 
+    def select_versions(self, case_ids: Sequence[str]) -> dict[str, int]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_versions_statement, [list(case_ids)], prepare=True)
+            return {row["originator_id"]: row["version"] for row in curs.fetchall()}
+
     def select_commands(self, command_ids: Sequence[str]) -> list[StoredCommand]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.select_commands_statement, [list(command_ids)], prepare=True)
@@ -274,6 +281,18 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, list(command_ids))
             return [_stored_command(row) for row in c.fetchall()]
+
+    def select_versions(self, case_ids: Sequence[str]) -> dict[str, int]:
+        if not case_ids:
+            return {}
+        placeholders = ", ".join("?" for _ in case_ids)
+        statement = (
+            f"SELECT originator_id, max(originator_version) FROM {self.events_table_name} "
+            f"WHERE originator_id IN ({placeholders}) GROUP BY originator_id"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, list(case_ids))
+            return {row[0]: row[1] for row in c.fetchall()}
 
     def select_position(self, case_id: str, version: int) -> int | None:
         with self.datastore.transaction(commit=False) as c:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,13 +50,11 @@ class LedgerApplication(Application[str]):
         register_domain_transcodings(transcoder)
 
 
-def persistence_env(database_url: str, pool_size: int, cache_size: int) -> dict[str, str]:
+def persistence_env(database_url: str, pool_size: int) -> dict[str, str]:
     """Translate a database URL into the library's environment settings."""
     parts = urlsplit(database_url)
     common = {
         "ORIGINATOR_ID_TYPE": "text",
-        "AGGREGATE_CACHE_MAXSIZE": str(cache_size),
-        "AGGREGATE_CACHE_FASTFORWARD": "y",
         "CREATE_TABLE": "y",
     }
     if parts.scheme == "sqlite":
@@ -90,12 +90,42 @@ def persistence_env(database_url: str, pool_size: int, cache_size: int) -> dict[
     )
 
 
+class CaseCache:
+    """Recently written cases, so a busy case is not rebuilt from its whole history per command.
+
+    Hands out deep copies: a command that mutates its copy and then loses a race leaves the
+    cached state untouched.
+    """
+
+    def __init__(self, max_cases: int) -> None:
+        self._max_cases = max_cases
+        self._cases: OrderedDict[str, Case] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, case_id: str) -> Case | None:
+        with self._lock:
+            case = self._cases.get(case_id)
+            if case is None:
+                return None
+            self._cases.move_to_end(case_id)
+        return copy.deepcopy(case)
+
+    def put(self, case: Case) -> None:
+        if self._max_cases <= 0:
+            return
+        with self._lock:
+            self._cases[case.id] = case
+            self._cases.move_to_end(case.id)
+            while len(self._cases) > self._max_cases:
+                self._cases.popitem(last=False)
+
+
 class EventsourcingStore:
     """Implements the application's EventStore port with the eventsourcing library."""
 
     def __init__(self, database_url: str, pool_size: int = 8, cache_size: int = 10_000) -> None:
         self.database_url = database_url
-        env = persistence_env(database_url, pool_size, cache_size)
+        env = persistence_env(database_url, pool_size)
         if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
             _create_schema(env)
         # Settings come only from the URL: stray POSTGRES_* variables in the process must not win.
@@ -105,6 +135,7 @@ class EventsourcingStore:
         finally:
             os.environ.update(saved)
         self.recorder = cast(LedgerRecorder, self.app.recorder)
+        self._cache = CaseCache(cache_size)
         self.is_postgres = isinstance(self.recorder, PostgresLedgerRecorder)
         self._appended = threading.Condition()
         self._append_count = 0
@@ -121,20 +152,47 @@ class EventsourcingStore:
         return {stored.record.command_id: stored for stored in found}
 
     def load_case(self, case_id: str) -> Case | None:
-        try:
-            with _translated_errors():
-                return cast(Case, self.app.repository.get(case_id))
-        except AggregateNotFoundError:
+        return self.load_cases([case_id])[case_id]
+
+    def load_cases(self, case_ids: Iterable[str]) -> dict[str, Case | None]:
+        """Current state of each case (None: it does not exist), as private copies.
+
+        One query asks for every case's current version; a cached case at that version is used
+        as it is, an older one is fast-forwarded with just its newer events, and only a case not
+        cached is rebuilt from its whole history. Another process may still move a case after this
+        read: the version check under the write lock catches that.
+        """
+        wanted = list(dict.fromkeys(case_ids))
+        with _translated_errors():
+            versions = self.recorder.select_versions(wanted) if wanted else {}
+            return {case_id: self._current(case_id, versions.get(case_id)) for case_id in wanted}
+
+    def _current(self, case_id: str, version: int | None) -> Case | None:
+        if version is None:
             return None
+        case = self._cache.get(case_id)
+        if case is None:
+            try:
+                return cast(Case, self.app.repository.get(case_id))
+            except AggregateNotFoundError:  # appended after the version query: not yet visible
+                return None
+        if case.version < version:
+            for event in self.app.events.get(case_id, gt=case.version):
+                cast(Case.Event, event).mutate(case)
+        return case
 
     def append(
-        self, cases: Sequence[Case], records: Sequence[CommandRecord]
+        self, events: Sequence[Case.Event], cases: Sequence[Case], records: Sequence[CommandRecord]
     ) -> dict[tuple[str, int], int]:
+        for case in cases:
+            case.collect_events()  # the events travel on their own, in the order given
         try:
             with _translated_errors():
-                recordings = self.app.save(*cases, command_records=records)
+                recordings = self.app.save(*events, command_records=records)
         except IntegrityError as conflict:
             raise AppendConflict(str(conflict)) from conflict
+        for case in cases:
+            self._cache.put(case)
         self._bump()
         return {
             (
@@ -191,6 +249,10 @@ class EventsourcingStore:
         with self._appended:
             if self._append_count == seen_count:
                 self._appended.wait(timeout)
+
+    def wake_waiters(self) -> None:
+        """Wake everything blocked in ``wait_for_append`` (e.g. to notice a stop at once)."""
+        self._bump()
 
     def _bump(self) -> None:
         with self._appended:
