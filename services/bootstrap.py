@@ -86,7 +86,7 @@ def build_ledger(settings: Settings) -> Ledger:
     reader = LedgerReader(store, settings.limits(), max_limit=settings.read_limit)
     server = LedgerServer(settings.host, settings.port, settings.max_workers)
     if settings.runs("ledger"):
-        server.add_ledger(LedgerServicer(handler, writer, reader))
+        server.add_ledger(LedgerServicer(handler, writer, reader, settings.import_batch_commands))
     readmodels = projector = None
     if settings.runs("query") or settings.runs("projector"):
         readmodels = ReadModelDatabase(settings.resolved_readmodel_url())

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         300.0, ge=0, description="how far in the future occurred_at may be"
     )
     max_batch_commands: int = Field(1000, ge=1, description="commands in one ExecuteBatch")
+    import_batch_commands: int = Field(
+        2000, ge=1, description="commands per transaction on the ImportEvents stream"
+    )
     max_id_length: int = Field(128, ge=1, description="longest case, command, agent or group id")
     max_note_length: int = Field(4096, ge=1, description="longest note, reason or resolution code")
     read_limit: int = Field(1000, ge=1, description="most events one read or stream message holds")

@@ -346,6 +346,40 @@ class ExecuteBatchResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[BatchResult]
     def __init__(self, results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...
 
+class ImportEventsRequest(_message.Message):
+    __slots__ = ("commands",)
+    COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    commands: _containers.RepeatedCompositeFieldContainer[BatchCommand]
+    def __init__(self, commands: _Optional[_Iterable[_Union[BatchCommand, _Mapping]]] = ...) -> None: ...
+
+class ImportRefusal(_message.Message):
+    __slots__ = ("index", "case_id", "command_id", "error")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    case_id: str
+    command_id: str
+    error: _status_pb2.Status
+    def __init__(self, index: _Optional[int] = ..., case_id: _Optional[str] = ..., command_id: _Optional[str] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+
+class ImportEventsResponse(_message.Message):
+    __slots__ = ("accepted", "replayed", "refused", "events_recorded", "last_position", "refusals")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    LAST_POSITION_FIELD_NUMBER: _ClassVar[int]
+    REFUSALS_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    replayed: int
+    refused: int
+    events_recorded: int
+    last_position: int
+    refusals: _containers.RepeatedCompositeFieldContainer[ImportRefusal]
+    def __init__(self, accepted: _Optional[int] = ..., replayed: _Optional[int] = ..., refused: _Optional[int] = ..., events_recorded: _Optional[int] = ..., last_position: _Optional[int] = ..., refusals: _Optional[_Iterable[_Union[ImportRefusal, _Mapping]]] = ...) -> None: ...
+
 class ReadCaseRequest(_message.Message):
     __slots__ = ("case_id", "after_version", "limit")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]

@@ -88,6 +88,11 @@ class LedgerServiceStub:
                 request_serializer=ownership_dot_v1_dot_ledger__pb2.ExecuteBatchRequest.SerializeToString,
                 response_deserializer=ownership_dot_v1_dot_ledger__pb2.ExecuteBatchResponse.FromString,
                 _registered_method=True)
+        self.ImportEvents = channel.stream_unary(
+                '/ownership.v1.LedgerService/ImportEvents',
+                request_serializer=ownership_dot_v1_dot_ledger__pb2.ImportEventsRequest.SerializeToString,
+                response_deserializer=ownership_dot_v1_dot_ledger__pb2.ImportEventsResponse.FromString,
+                _registered_method=True)
         self.ReadCase = channel.unary_unary(
                 '/ownership.v1.LedgerService/ReadCase',
                 request_serializer=ownership_dot_v1_dot_ledger__pb2.ReadCaseRequest.SerializeToString,
@@ -182,6 +187,15 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportEvents(self, request_iterator, context):
+        """Streams many commands in; they are written in large batches (one transaction each) on the
+        store's fastest path. Answers once the stream ends: counts, and the error of every refused
+        command by its index in the stream. Safe to resend after a failure: command_ids deduplicate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReadCase(self, request, context):
         """Reads one case's events after a version.
         """
@@ -250,6 +264,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.ExecuteBatch,
                     request_deserializer=ownership_dot_v1_dot_ledger__pb2.ExecuteBatchRequest.FromString,
                     response_serializer=ownership_dot_v1_dot_ledger__pb2.ExecuteBatchResponse.SerializeToString,
+            ),
+            'ImportEvents': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportEvents,
+                    request_deserializer=ownership_dot_v1_dot_ledger__pb2.ImportEventsRequest.FromString,
+                    response_serializer=ownership_dot_v1_dot_ledger__pb2.ImportEventsResponse.SerializeToString,
             ),
             'ReadCase': grpc.unary_unary_rpc_method_handler(
                     servicer.ReadCase,
@@ -519,6 +538,33 @@ class LedgerService:
             '/ownership.v1.LedgerService/ExecuteBatch',
             ownership_dot_v1_dot_ledger__pb2.ExecuteBatchRequest.SerializeToString,
             ownership_dot_v1_dot_ledger__pb2.ExecuteBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportEvents(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/ownership.v1.LedgerService/ImportEvents',
+            ownership_dot_v1_dot_ledger__pb2.ImportEventsRequest.SerializeToString,
+            ownership_dot_v1_dot_ledger__pb2.ImportEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

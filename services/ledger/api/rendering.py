@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from ownership.v1 import ledger_pb2 as pb
 from services.ledger.api.parsing import PAUSE_REASONS, SWARM_ROLES, TIERS, TRANSFER_REASONS
+from services.ledger.application import commands as c
 from services.ledger.application.ports import RecordedEvent
 from services.ledger.application.results import CommandResult
 from services.ledger.domain.case import Case
@@ -129,3 +130,72 @@ def event(recorded: RecordedEvent) -> pb.Event:
 
 def events(recorded: Iterable[RecordedEvent]) -> list[pb.Event]:
     return [event(r) for r in recorded]
+
+
+def request_for(command: c.Command) -> Any:
+    """The request message a client sends for ``command`` (the inverse of parsing)."""
+    common: dict[str, Any] = {
+        "case_id": command.case_id,
+        "command_id": command.command_id,
+        "actor": command.actor,
+        "occurred_at": timestamp(command.occurred_at),
+    }
+    if command.expected_version is not None:
+        common["expected_version"] = command.expected_version
+    match command:
+        case c.Assign():
+            return pb.AssignRequest(
+                **common, owner=owner(command.owner), tier=tier(command.tier), note=command.note
+            )
+        case c.Transfer():
+            return pb.TransferRequest(
+                **common,
+                to_owner=owner(command.to_owner),
+                reason=TRANSFER_REASON_NUMBERS[command.reason],
+                tier=tier(command.tier),
+                note=command.note,
+                eta=timestamp(command.eta),
+                warm=command.warm,
+            )
+        case c.JoinSwarm():
+            return pb.JoinSwarmRequest(
+                **common,
+                agent_id=command.agent_id,
+                group_id=command.group_id,
+                role=SWARM_ROLE_NUMBERS[command.role],
+                note=command.note,
+            )
+        case c.LeaveSwarm():
+            return pb.LeaveSwarmRequest(**common, agent_id=command.agent_id, note=command.note)
+        case c.Pause():
+            return pb.PauseRequest(
+                **common,
+                reason=PAUSE_REASON_NUMBERS[command.reason],
+                until=timestamp(command.until),
+                note=command.note,
+            )
+        case c.Resume():
+            return pb.ResumeRequest(**common, note=command.note)
+        case c.Resolve():
+            return pb.ResolveRequest(
+                **common, resolution_code=command.resolution_code, note=command.note
+            )
+        case c.Reopen():
+            return pb.ReopenRequest(**common, reason=command.reason, note=command.note)
+    raise TypeError(f"no request for {command.kind}")
+
+
+BATCH_FIELDS = {
+    "Assign": "assign",
+    "Transfer": "transfer",
+    "JoinSwarm": "join_swarm",
+    "LeaveSwarm": "leave_swarm",
+    "Pause": "pause",
+    "Resume": "resume",
+    "Resolve": "resolve",
+    "Reopen": "reopen",
+}
+
+
+def batch_command(command: c.Command) -> pb.BatchCommand:
+    return pb.BatchCommand(**{BATCH_FIELDS[command.kind]: request_for(command)})

@@ -57,15 +57,44 @@ def deadline_of(context: grpc.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
+class ImportTally:
+    """Counts of an import, and the error of each refused command by its place in the stream."""
+
+    def __init__(self) -> None:
+        self.response = pb.ImportEventsResponse()
+
+    def add(
+        self, index: int, item: c.Command | InvalidCommand, outcome: CommandResult | Exception
+    ) -> None:
+        r = self.response
+        if isinstance(outcome, CommandResult):
+            if outcome.replayed:
+                r.replayed += 1
+            else:
+                r.accepted += 1
+                r.events_recorded += outcome.events_recorded
+            r.last_position = max(r.last_position, outcome.position)
+            return
+        r.refused += 1
+        refusal = r.refusals.add(index=index, error=status_for(outcome))
+        if isinstance(item, c.Command):
+            refusal.case_id, refusal.command_id = item.case_id, item.command_id
+
+
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[misc]
     """Single commands go through group commit; a batch is already one transaction."""
 
     def __init__(
-        self, handler: CaseCommandHandler, writer: GroupCommitWriter, reader: LedgerReader
+        self,
+        handler: CaseCommandHandler,
+        writer: GroupCommitWriter,
+        reader: LedgerReader,
+        import_batch: int = 2000,
     ) -> None:
         self._handler = handler
         self._writer = writer
         self._reader = reader
+        self._import_batch = import_batch
 
     def _execute(
         self,
@@ -134,6 +163,33 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
                 )
             results.append(pb.BatchResult(error=status_for(outcome)))
         return pb.ExecuteBatchResponse(results=results)
+
+    def ImportEvents(
+        self, request_iterator: Iterator[pb.ImportEventsRequest], context: grpc.ServicerContext
+    ) -> pb.ImportEventsResponse:
+        with errors_as_status(context):
+            tally = ImportTally()
+            chunk: list[tuple[int, c.Command | InvalidCommand]] = []
+            index = 0
+            for message in request_iterator:
+                for wire in message.commands:
+                    chunk.append((index, parsing.batch_command(wire, index, self._handler.limits)))
+                    index += 1
+                    if len(chunk) >= self._import_batch:
+                        self._import_chunk(chunk, tally)
+                        chunk = []
+            if chunk:
+                self._import_chunk(chunk, tally)
+            return tally.response
+
+    def _import_chunk(
+        self, chunk: list[tuple[int, c.Command | InvalidCommand]], tally: ImportTally
+    ) -> None:
+        commands = [item for _, item in chunk if isinstance(item, c.Command)]
+        executed = iter(self._handler.execute_batch(commands, enforce_size=False))
+        for index, item in chunk:
+            outcome = item if isinstance(item, InvalidCommand) else next(executed)
+            tally.add(index, item, outcome)
 
     def ReadCase(
         self, request: pb.ReadCaseRequest, context: grpc.ServicerContext

@@ -9,7 +9,6 @@ must fingerprint the same as the original.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
@@ -31,20 +30,31 @@ class Command:
         return type(self).__name__
 
     def fingerprint(self) -> str:
-        """A digest of everything the command asks for, except its idempotency key."""
-        payload = {
-            f.name: _canonical(getattr(self, f.name))
-            for f in fields(self)
-            if f.name != "command_id"
-        }
-        payload["kind"] = self.kind
-        encoded = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(encoded).hexdigest()
+        """A digest of everything the command asks for, except its idempotency key.
+
+        Stable across processes and releases: field names and plain values only (enum values,
+        ISO times), never object identities or hash seeds.
+        """
+        payload = [self.kind]
+        for name in _payload_fields(type(self)):
+            payload.append(f"{name}={_canonical(getattr(self, name))!r}")
+        return hashlib.sha256("\x1f".join(payload).encode()).hexdigest()
+
+
+_PAYLOAD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _payload_fields(command_class: type[Command]) -> tuple[str, ...]:
+    names = _PAYLOAD_FIELDS.get(command_class)
+    if names is None:
+        names = tuple(sorted(f.name for f in fields(command_class) if f.name != "command_id"))
+        _PAYLOAD_FIELDS[command_class] = names
+    return names
 
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, Owner):
-        return [value.agent_id, value.group_id]
+        return (value.agent_id, value.group_id)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):

@@ -75,13 +75,20 @@ class CaseCommandHandler:
         raise outcome
 
     def execute_batch(
-        self, commands: Sequence[c.Command], deadline: float | None = None
+        self,
+        commands: Sequence[c.Command],
+        deadline: float | None = None,
+        *,
+        enforce_size: bool = True,
     ) -> list[Outcome]:
         """Run commands in order, writing every accepted one in a single transaction.
 
         ``deadline`` is a ``time.monotonic()`` instant: past it, nothing is written.
+        ``enforce_size`` false lets the server's own import path use larger batches than a
+        caller may send.
         """
-        self.check_batch_size(len(commands))
+        if enforce_size:
+            self.check_batch_size(len(commands))
         try:
             return self._attempt(commands, deadline)
         except AppendConflict:

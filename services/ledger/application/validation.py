@@ -75,7 +75,7 @@ def _check_id(name: str, value: str, limits: Limits, *, required: bool) -> list[
         return [FieldViolation(name, f"is longer than {limits.max_id_length} characters")]
     if value != value.strip():
         return [FieldViolation(name, "must not start or end with white space")]
-    if any(_is_control(ch) for ch in value):
+    if not value.isprintable() and any(_is_control(ch) for ch in value):
         return [FieldViolation(name, "must not contain control characters")]
     return []
 
@@ -83,10 +83,15 @@ def _check_id(name: str, value: str, limits: Limits, *, required: bool) -> list[
 def _check_text(name: str, value: str, limits: Limits) -> list[FieldViolation]:
     if len(value) > limits.max_note_length:
         return [FieldViolation(name, f"is longer than {limits.max_note_length} characters")]
-    # Format characters (e.g. the zero-width joiner inside emoji) are fine in free text.
-    if any(unicodedata.category(ch) in {"Cc", "Cs"} and ch not in "\n\t" for ch in value):
+    # Format characters (e.g. the zero-width joiner inside emoji) are fine in free text, and so
+    # are the line breaks of every platform.
+    if not value.isprintable() and any(
+        unicodedata.category(ch) in {"Cc", "Cs"} and ch not in "\n\r\t" for ch in value
+    ):
         return [
-            FieldViolation(name, "must not contain control characters other than newline and tab")
+            FieldViolation(
+                name, "must not contain control characters other than line breaks and tab"
+            )
         ]
     return []
 

@@ -188,7 +188,7 @@ class EventsourcingStore:
             case.collect_events()  # the events travel on their own, in the order given
         try:
             with _translated_errors():
-                recordings = self.app.save(*events, command_records=records)
+                recordings = self.app.events.put(events, command_records=records)
         except IntegrityError as conflict:
             raise AppendConflict(str(conflict)) from conflict
         for case in cases:
