@@ -25,7 +25,7 @@ Rules shared by every policy:
   participation. A group queue owner with no person on it is ``Party("", group_id)``.
 - When no person at all was involved (the case only ever sat in group queues), the resolving
   group is credited in full by every policy that credits people.
-- Amounts are computed exactly (``Fraction``) and handed out as floats; zero amounts are left out.
+- Amounts are floats (shares that must sum to one are renormalised); zero amounts are left out.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from fractions import Fraction
 from types import MappingProxyType
 
 from services.ledger.domain.values import Owner, SwarmRole
@@ -232,13 +231,13 @@ class CreditPolicy(ABC):
             for key, amount in raw.items()
             if amount > 0 and not (key[0].is_person and is_bot(key[0].agent_id))
         }
-        total = sum(kept.values(), Fraction(0))
+        total = sum(kept.values(), 0.0)
         if self.sums_to_one and total > 0:
             kept = {key: amount / total for key, amount in kept.items()}
         return {key: float(kept[key]) for key in sorted(kept)}
 
     @abstractmethod
-    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], Fraction]:
+    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], float]:
         """The shares before bots are dropped and the rest renormalised."""
 
     def __repr__(self) -> str:
@@ -252,8 +251,8 @@ class ResolverTakesAll(CreditPolicy):
     name = "ResolverTakesAll"
     version = 1
 
-    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], Fraction]:
-        return {(inv.resolver, CREDIT): Fraction(1)}
+    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], float]:
+        return {(inv.resolver, CREDIT): 1.0}
 
 
 class FirstOwnerTakesAll(CreditPolicy):
@@ -264,13 +263,13 @@ class FirstOwnerTakesAll(CreditPolicy):
     name = "FirstOwnerTakesAll"
     version = 1
 
-    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], Fraction]:
-        return {(Party.of(inv.timeline.first_owner), CREDIT): Fraction(1)}
+    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], float]:
+        return {(Party.of(inv.timeline.first_owner), CREDIT): 1.0}
 
 
-def _group_only(inv: Involvement) -> dict[tuple[Party, str], Fraction] | None:
+def _group_only(inv: Involvement) -> dict[tuple[Party, str], float] | None:
     """No person was ever involved: the resolving group queue takes it all. None otherwise."""
-    return None if inv.people else {(inv.resolver, CREDIT): Fraction(1)}
+    return None if inv.people else {(inv.resolver, CREDIT): 1.0}
 
 
 class EqualSplit(CreditPolicy):
@@ -282,10 +281,10 @@ class EqualSplit(CreditPolicy):
     name = "EqualSplit"
     version = 1
 
-    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], Fraction]:
+    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], float]:
         if (queue := _group_only(inv)) is not None:
             return queue
-        return {(p, CREDIT): Fraction(1, len(inv.humans)) for p in inv.humans}
+        return {(p, CREDIT): 1.0 / len(inv.humans) for p in inv.humans}
 
 
 class OwnerBonus(CreditPolicy):
@@ -302,11 +301,11 @@ class OwnerBonus(CreditPolicy):
         self.bonus = bonus
         self.name = f"OwnerBonus({float(bonus)!r})"
 
-    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], Fraction]:
+    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], float]:
         others = inv.others()
         if not others:
-            return {(inv.resolver, CREDIT): Fraction(1)}
-        bonus = Fraction(self.bonus)
+            return {(inv.resolver, CREDIT): 1.0}
+        bonus = float(self.bonus)
         shares = {(p, CREDIT): (1 - bonus) / len(others) for p in others}
         shares[(inv.resolver, CREDIT)] = bonus
         return shares
@@ -323,7 +322,7 @@ class TimeWeighted(CreditPolicy):
     name = "TimeWeighted"
     version = 1
 
-    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], Fraction]:
+    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], float]:
         if (queue := _group_only(inv)) is not None:
             return queue
         if not inv.humans:
@@ -331,8 +330,8 @@ class TimeWeighted(CreditPolicy):
         weights = {p: inv.involvement(p.agent_id) // _MICROSECOND for p in inv.humans}
         total = sum(weights.values())
         if total == 0:
-            return {(inv.resolver, CREDIT): Fraction(1)}
-        return {(p, CREDIT): Fraction(w, total) for p, w in weights.items()}
+            return {(inv.resolver, CREDIT): 1.0}
+        return {(p, CREDIT): w / total for p, w in weights.items()}
 
 
 class OverlayAssists(CreditPolicy):
@@ -344,9 +343,9 @@ class OverlayAssists(CreditPolicy):
     version = 1
     sums_to_one = False
 
-    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], Fraction]:
-        shares = {(p, ASSIST): Fraction(1) for p in inv.others()}
-        shares[(inv.resolver, CREDIT)] = Fraction(1)
+    def _shares(self, inv: Involvement) -> dict[tuple[Party, str], float]:
+        shares = {(p, ASSIST): 1.0 for p in inv.others()}
+        shares[(inv.resolver, CREDIT)] = 1.0
         return shares
 
 
