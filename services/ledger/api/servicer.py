@@ -57,15 +57,25 @@ def deadline_of(context: grpc.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
+def _with_field_paths(
+    outcome: CommandResult | Exception,
+    item: c.Command | InvalidCommand,
+    wire: pb.BatchCommand,
+    index: int,
+) -> CommandResult | Exception:
+    """Name fields by their place in the batch (``commands[3].transfer.note``), as parsing does."""
+    if isinstance(outcome, InvalidCommand) and outcome is not item:
+        return parsing.prefixed(outcome, f"commands[{index}].{wire.WhichOneof('command')}")
+    return outcome
+
+
 class ImportTally:
     """Counts of an import, and the error of each refused command by its place in the stream."""
 
     def __init__(self) -> None:
         self.response = pb.ImportEventsResponse()
 
-    def add(
-        self, index: int, item: c.Command | InvalidCommand, outcome: CommandResult | Exception
-    ) -> None:
+    def add(self, index: int, wire: pb.BatchCommand, outcome: CommandResult | Exception) -> None:
         r = self.response
         if isinstance(outcome, CommandResult):
             if outcome.replayed:
@@ -76,9 +86,14 @@ class ImportTally:
             r.last_position = max(r.last_position, outcome.position)
             return
         r.refused += 1
-        refusal = r.refusals.add(index=index, error=status_for(outcome))
-        if isinstance(item, c.Command):
-            refusal.case_id, refusal.command_id = item.case_id, item.command_id
+        kind = wire.WhichOneof("command")
+        request = getattr(wire, kind) if kind else None
+        r.refusals.add(
+            index=index,
+            case_id=request.case_id if request is not None else "",
+            command_id=request.command_id if request is not None else "",
+            error=status_for(outcome),
+        )
 
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[misc]
@@ -153,15 +168,12 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
             executed = iter(self._handler.execute_batch(commands, deadline_of(context)))
         results = []
         for index, (item, wire) in enumerate(zip(parsed, request.commands, strict=True)):
-            outcome = item if isinstance(item, InvalidCommand) else next(executed)
+            decided = item if isinstance(item, InvalidCommand) else next(executed)
+            outcome = _with_field_paths(decided, item, wire, index)
             if isinstance(outcome, CommandResult):
                 results.append(pb.BatchResult(result=rendering.append_result(outcome)))
-                continue
-            if isinstance(outcome, InvalidCommand) and outcome is not item:
-                outcome = parsing.prefixed(
-                    outcome, f"commands[{index}].{wire.WhichOneof('command')}"
-                )
-            results.append(pb.BatchResult(error=status_for(outcome)))
+            else:
+                results.append(pb.BatchResult(error=status_for(outcome)))
         return pb.ExecuteBatchResponse(results=results)
 
     def ImportEvents(
@@ -169,11 +181,12 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
     ) -> pb.ImportEventsResponse:
         with errors_as_status(context):
             tally = ImportTally()
-            chunk: list[tuple[int, c.Command | InvalidCommand]] = []
+            chunk: list[tuple[int, pb.BatchCommand, c.Command | InvalidCommand]] = []
             index = 0
             for message in request_iterator:
                 for wire in message.commands:
-                    chunk.append((index, parsing.batch_command(wire, index, self._handler.limits)))
+                    parsed = parsing.batch_command(wire, index, self._handler.limits)
+                    chunk.append((index, wire, parsed))
                     index += 1
                     if len(chunk) >= self._import_batch:
                         self._import_chunk(chunk, tally)
@@ -183,13 +196,15 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
             return tally.response
 
     def _import_chunk(
-        self, chunk: list[tuple[int, c.Command | InvalidCommand]], tally: ImportTally
+        self,
+        chunk: list[tuple[int, pb.BatchCommand, c.Command | InvalidCommand]],
+        tally: ImportTally,
     ) -> None:
-        commands = [item for _, item in chunk if isinstance(item, c.Command)]
+        commands = [item for _, _, item in chunk if isinstance(item, c.Command)]
         executed = iter(self._handler.execute_batch(commands, enforce_size=False))
-        for index, item in chunk:
+        for index, wire, item in chunk:
             outcome = item if isinstance(item, InvalidCommand) else next(executed)
-            tally.add(index, item, outcome)
+            tally.add(index, wire, _with_field_paths(outcome, item, wire, index))
 
     def ReadCase(
         self, request: pb.ReadCaseRequest, context: grpc.ServicerContext

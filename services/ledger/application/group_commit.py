@@ -113,11 +113,7 @@ class GroupCommitWriter:
         self._last_batch_size = len(batch)
         if not live:
             return
-        outcomes: list[Outcome | BaseException]
-        try:
-            outcomes = list(self._handler.execute_batch([p.command for p in live]))
-        except BaseException as failure:
-            outcomes = [failure] * len(live)
+        outcomes = self._execute([p.command for p in live])
         self.batches += 1
         self.commands += len(live)
         for pending, outcome in zip(live, outcomes, strict=True):
