@@ -33,6 +33,7 @@ lint: $(VENV)/.synced proto-check  ## ruff, mypy --strict, buf lint, generated c
 	$(VENV)/bin/buf lint
 
 bench: $(VENV)/.synced  ## benchmarks on PostgreSQL (LEDGER_BENCH_DATABASE_URL); tables + bench/results/*.json
+	$(VENV)/bin/python -m bench.write_bench $(BENCH_ARGS)
 	$(VENV)/bin/python -m bench.projector_bench $(BENCH_ARGS)
 
 proto: $(VENV)/.synced  ## regenerate ownership/ from proto/

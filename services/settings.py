@@ -21,7 +21,12 @@ class Settings(BaseSettings):
     )
     host: str = Field("0.0.0.0", description="address the gRPC server listens on")  # noqa: S104
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
-    max_workers: int = Field(16, ge=1, description="gRPC worker threads (unary calls and streams)")
+    max_workers: int = Field(
+        32,
+        ge=1,
+        description="gRPC worker threads (unary calls and streams); a call waiting for its group "
+        "commit holds one, so this also bounds the batch size",
+    )
     grace_seconds: float = Field(10.0, ge=0, description="how long in-flight calls get on SIGTERM")
     max_clock_skew_seconds: float = Field(
         300.0, ge=0, description="how far in the future occurred_at may be"

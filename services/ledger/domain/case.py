@@ -8,6 +8,7 @@ change of shape can be upcast instead of editing stored history.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -157,6 +158,17 @@ class Case(BaseAggregate[str]):
         self.status = CaseStatus.OPEN
         self.pause_reason: PauseReason | None = None
         self.swarm: dict[str, SwarmMember] = {}
+
+    def copy(self) -> Case:
+        """An independent copy to decide on: changing it leaves this case untouched.
+
+        Much cheaper than a deep copy: owners, members and enums are immutable values, so only
+        the containers need copying.
+        """
+        clone = copy.copy(self)
+        clone.swarm = dict(self.swarm)
+        clone._pending_events = list(self._pending_events)
+        return clone
 
     # --- commands ---------------------------------------------------------------------------------
 

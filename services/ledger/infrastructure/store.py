@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import threading
 from collections import OrderedDict
@@ -83,7 +82,9 @@ def persistence_env(database_url: str, pool_size: int) -> dict[str, str]:
             "POSTGRES_MAX_OVERFLOW": "0",
             "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "10"),
             "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "5"),
-            "POSTGRES_PRE_PING": "y",
+            # No pre-ping: it costs a round trip per checkout, and a dead connection already
+            # surfaces as OperationalError, which the recorder retries (idempotently).
+            "POSTGRES_PRE_PING": "n",
         }
     raise ValueError(
         f"unsupported database URL scheme {parts.scheme!r}: use sqlite:///PATH or postgresql://..."
@@ -93,8 +94,8 @@ def persistence_env(database_url: str, pool_size: int) -> dict[str, str]:
 class CaseCache:
     """Recently written cases, so a busy case is not rebuilt from its whole history per command.
 
-    Hands out deep copies: a command that mutates its copy and then loses a race leaves the
-    cached state untouched.
+    Hands out copies: a command that mutates its copy and then loses a race leaves the cached
+    state untouched.
     """
 
     def __init__(self, max_cases: int) -> None:
@@ -108,7 +109,7 @@ class CaseCache:
             if case is None:
                 return None
             self._cases.move_to_end(case_id)
-        return copy.deepcopy(case)
+        return case.copy()
 
     def put(self, case: Case) -> None:
         if self._max_cases <= 0:
