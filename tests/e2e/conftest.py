@@ -12,6 +12,10 @@ from services.bootstrap import Ledger, build_ledger
 from services.ledger.api.server import channel
 from services.settings import Settings
 
+# The shared helpers in tests/e2e/wire.py assert too: pytest explains their failures as it does
+# the tests' own.
+pytest.register_assert_rewrite("tests.e2e.wire")
+
 
 def start_ledger(database_url: str, **overrides: object) -> Ledger:
     settings = Settings(database_url=database_url, host="127.0.0.1", port=0, **overrides)

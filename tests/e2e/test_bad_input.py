@@ -26,32 +26,15 @@ from ownership.v1 import ledger_pb2_grpc
 from services.bootstrap import Ledger
 from services.ledger.api.server import channel
 from tests.e2e.conftest import start_ledger
+from tests.e2e.wire import ALICE, BOB, RPC_OF, all_events, refusal, request, ts
 
 Stub = ledger_pb2_grpc.LedgerServiceStub
 
-ALICE = pb.Owner(agent_id="alice", group_id="service-desk")
-BOB = pb.Owner(agent_id="bob", group_id="identity-l2")
 # The range a google.protobuf.Timestamp can hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def ts(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def request(kind: type[Message], case_id: str, command_id: str, **fields: Any) -> Any:
-    return kind(**({"case_id": case_id, "command_id": command_id, "actor": "tester"} | fields))
-
-
-def refusal(call: Callable[[Any], Any], req: Any) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call(req)
-    return caught.value
 
 
 def violations(error: grpc.RpcError) -> dict[str, str]:
@@ -70,15 +53,6 @@ def violations(error: grpc.RpcError) -> dict[str, str]:
 
 def invalid_fields(call: Callable[[Any], Any], req: Any) -> dict[str, str]:
     return violations(refusal(call, req))
-
-
-def all_events(stub: Stub) -> list[pb.Event]:
-    events: list[pb.Event] = []
-    while True:
-        page = stub.ReadAll(pb.ReadAllRequest(after_position=events[-1].position if events else 0))
-        if not page.events:
-            return events
-        events.extend(page.events)
 
 
 def open_case(stub: Stub, case_id: str, owner: pb.Owner = ALICE) -> pb.AppendResult:
@@ -801,16 +775,6 @@ def commands(draw: st.DrawFn) -> pb.BatchCommand:
     return pb.BatchCommand(**{kind: message})
 
 
-RPC_OF = {
-    "assign": "Assign",
-    "transfer": "Transfer",
-    "join_swarm": "JoinSwarm",
-    "leave_swarm": "LeaveSwarm",
-    "pause": "Pause",
-    "resume": "Resume",
-    "resolve": "Resolve",
-    "reopen": "Reopen",
-}
 # Codes a caller's request may earn; INTERNAL, UNKNOWN and the rest would be server faults here.
 CALLER_CODES = {
     grpc.StatusCode.INVALID_ARGUMENT.value[0],

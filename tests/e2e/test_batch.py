@@ -6,7 +6,6 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -14,48 +13,22 @@ from grpc_status import rpc_status
 from ownership.v1 import ledger_pb2 as pb
 from ownership.v1 import ledger_pb2_grpc
 from services.bootstrap import Ledger
+from tests.e2e.wire import (
+    ALICE,
+    BOB,
+    FIELD_OF,
+    RPC_OF,
+    all_events,
+    assign,
+    request,
+    transfer,
+    unpack,
+)
 
 Stub = ledger_pb2_grpc.LedgerServiceStub
 
-ALICE = pb.Owner(agent_id="alice", group_id="service-desk")
-BOB = pb.Owner(agent_id="bob", group_id="identity-l2")
-
-FIELD_OF = {
-    pb.AssignRequest: "assign",
-    pb.TransferRequest: "transfer",
-    pb.JoinSwarmRequest: "join_swarm",
-    pb.LeaveSwarmRequest: "leave_swarm",
-    pb.PauseRequest: "pause",
-    pb.ResumeRequest: "resume",
-    pb.ResolveRequest: "resolve",
-    pb.ReopenRequest: "reopen",
-}
-RPC_OF = {
-    "assign": "Assign",
-    "transfer": "Transfer",
-    "join_swarm": "JoinSwarm",
-    "leave_swarm": "LeaveSwarm",
-    "pause": "Pause",
-    "resume": "Resume",
-    "resolve": "Resolve",
-    "reopen": "Reopen",
-}
-
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def request(kind: type[Message], case_id: str, command_id: str, **fields: Any) -> Any:
-    return kind(**({"case_id": case_id, "command_id": command_id, "actor": "tester"} | fields))
-
-
-def assign(case_id: str, command_id: str, owner: pb.Owner = ALICE, **fields: Any) -> Any:
-    return request(pb.AssignRequest, case_id, command_id, owner=owner, **fields)
-
-
-def transfer(case_id: str, command_id: str, to_owner: pb.Owner, **fields: Any) -> Any:
-    fields.setdefault("reason", pb.TRANSFER_REASON_ESCALATION)
-    return request(pb.TransferRequest, case_id, command_id, to_owner=to_owner, **fields)
 
 
 def join(case_id: str, command_id: str, agent_id: str, **fields: Any) -> Any:
@@ -94,16 +67,6 @@ def batch(stub: Stub, *requests: Any) -> list[pb.BatchResult]:
     return results
 
 
-def unpack(details: Any, kind: type[Message]) -> list[Any]:
-    found = []
-    for detail in details:
-        if detail.Is(kind.DESCRIPTOR):
-            message = kind()
-            detail.Unpack(message)
-            found.append(message)
-    return found
-
-
 def reason_of(status: status_pb2.Status) -> str:
     (info,) = unpack(status.details, error_details_pb2.ErrorInfo)
     return str(info.reason)
@@ -122,15 +85,6 @@ def single_status(stub: Stub, req: Any) -> status_pb2.Status:
     status = rpc_status.from_call(caught.value)
     assert status is not None
     return status
-
-
-def all_events(stub: Stub) -> list[pb.Event]:
-    events: list[pb.Event] = []
-    while True:
-        page = stub.ReadAll(pb.ReadAllRequest(after_position=events[-1].position if events else 0))
-        if not page.events:
-            return events
-        events.extend(page.events)
 
 
 def triple(result: pb.AppendResult) -> tuple[int, int, int]:

@@ -23,9 +23,8 @@ from ownership.v1 import ledger_pb2 as pb
 from ownership.v1 import ledger_pb2_grpc
 from services.ledger.api.server import channel
 from tests.e2e.processes import running_ledger
+from tests.e2e.wire import ALICE, BOB
 
-ALICE = pb.Owner(agent_id="alice", group_id="service-desk")
-BOB = pb.Owner(agent_id="bob", group_id="identity-l2")
 OWNERS = (ALICE, BOB)
 
 # Refusals a writer may meet in the mix: a transfer before the case's Assign landed (NOT_FOUND), an

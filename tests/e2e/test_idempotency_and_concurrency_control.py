@@ -3,89 +3,38 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
-import pytest
-from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from ownership.v1 import ledger_pb2 as pb
 from ownership.v1 import ledger_pb2_grpc
 from services.bootstrap import Ledger
 from services.ledger.api.server import channel
 from tests.e2e.conftest import start_ledger
+from tests.e2e.wire import (
+    ALICE,
+    BOB,
+    all_events,
+    answer,
+    assign,
+    error_info,
+    refusal,
+    request,
+    transfer,
+    ts,
+)
 
 Stub = ledger_pb2_grpc.LedgerServiceStub
 
-ALICE = pb.Owner(agent_id="alice", group_id="service-desk")
-BOB = pb.Owner(agent_id="bob", group_id="identity-l2")
 CAROL = pb.Owner(agent_id="carol", group_id="platform-l3")
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def ts(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def request(kind: type[Message], case_id: str, command_id: str, **fields: Any) -> Any:
-    return kind(**({"case_id": case_id, "command_id": command_id, "actor": "tester"} | fields))
-
-
-def assign(case_id: str, command_id: str, owner: pb.Owner = ALICE, **fields: Any) -> Any:
-    return request(pb.AssignRequest, case_id, command_id, owner=owner, **fields)
-
-
-def transfer(case_id: str, command_id: str, to_owner: pb.Owner, **fields: Any) -> Any:
-    fields.setdefault("reason", pb.TRANSFER_REASON_ESCALATION)
-    return request(pb.TransferRequest, case_id, command_id, to_owner=to_owner, **fields)
-
-
-def refusal(call: Callable[[Any], Any], req: Any) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call(req)
-    return caught.value
-
-
-def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
-    status = rpc_status.from_call(error)
-    assert status is not None, "the error carries no google.rpc.Status"
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info
-    raise AssertionError(f"no ErrorInfo in {status}")
-
-
-def all_events(stub: Stub) -> list[pb.Event]:
-    events: list[pb.Event] = []
-    while True:
-        page = stub.ReadAll(pb.ReadAllRequest(after_position=events[-1].position if events else 0))
-        if not page.events:
-            return events
-        events.extend(page.events)
-
-
-def answer(result: pb.AppendResult) -> tuple[str, str, int, int, int]:
-    """Everything of an answer except ``replayed``."""
-    return (
-        result.case_id,
-        result.command_id,
-        result.version,
-        result.position,
-        result.events_recorded,
-    )
 
 
 def story(case_id: str) -> list[tuple[str, Any]]:

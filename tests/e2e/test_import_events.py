@@ -29,32 +29,11 @@ from services.ledger.api.rendering import batch_command
 from services.ledger.api.server import channel
 from tests.e2e.conftest import start_ledger
 from tests.e2e.test_global_order import describe_gaps, read_everything
+from tests.e2e.wire import ALICE, BOB, FIELD_OF, RPC_OF, unpack
 
 Stub = ledger_pb2_grpc.LedgerServiceStub
 
 CALL_TIMEOUT = 60.0
-ALICE = pb.Owner(agent_id="alice", group_id="service-desk")
-BOB = pb.Owner(agent_id="bob", group_id="identity-l2")
-RPC_OF = {
-    "assign": "Assign",
-    "transfer": "Transfer",
-    "join_swarm": "JoinSwarm",
-    "leave_swarm": "LeaveSwarm",
-    "pause": "Pause",
-    "resume": "Resume",
-    "resolve": "Resolve",
-    "reopen": "Reopen",
-}
-FIELD_OF = {
-    pb.AssignRequest: "assign",
-    pb.TransferRequest: "transfer",
-    pb.JoinSwarmRequest: "join_swarm",
-    pb.LeaveSwarmRequest: "leave_swarm",
-    pb.PauseRequest: "pause",
-    pb.ResumeRequest: "resume",
-    pb.ResolveRequest: "resolve",
-    pb.ReopenRequest: "reopen",
-}
 # Message sizes, cycled: empty messages, single commands, and messages far larger than the rest.
 MESSAGE_SIZES = (0, 1, 7, 0, 250, 33, 1200, 0, 64, 499, 2, 0)
 
@@ -66,6 +45,7 @@ def wire(request: Message) -> pb.BatchCommand:
     return pb.BatchCommand(**{FIELD_OF[type(request)]: request})
 
 
+# These builders send as actor "importer", not as tests.e2e.wire's "tester": they stay here.
 def request(kind: type[Message], case_id: str, command_id: str, **fields: Any) -> Any:
     return kind(**({"case_id": case_id, "command_id": command_id, "actor": "importer"} | fields))
 
@@ -193,25 +173,15 @@ class Expected:
     reason: str = ""
 
 
-def unpack(status: status_pb2.Status, kind: type[Message]) -> list[Any]:
-    found = []
-    for detail in status.details:
-        if detail.Is(kind.DESCRIPTOR):
-            message = kind()
-            detail.Unpack(message)
-            found.append(message)
-    return found
-
-
 def reason_of(status: status_pb2.Status) -> str:
-    infos = unpack(status, error_details_pb2.ErrorInfo)
+    infos = unpack(status.details, error_details_pb2.ErrorInfo)
     return str(infos[0].reason) if infos else ""
 
 
 def violated_fields(status: status_pb2.Status) -> set[str]:
     return {
         v.field
-        for bad in unpack(status, error_details_pb2.BadRequest)
+        for bad in unpack(status.details, error_details_pb2.BadRequest)
         for v in bad.field_violations
     }
 

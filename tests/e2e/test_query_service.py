@@ -25,6 +25,7 @@ from ownership.v1 import ledger_pb2_grpc, query_pb2_grpc
 from ownership.v1 import query_pb2 as q
 from services.ledger.api.server import channel
 from tests.e2e.conftest import start_ledger
+from tests.e2e.wire import details, refusal, ts
 
 QueryStub = query_pb2_grpc.QueryServiceStub
 DAY = datetime(2024, 3, 4, tzinfo=UTC)
@@ -54,12 +55,6 @@ def at(clock: str) -> datetime:
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
-
-
-def ts(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def when(stamp: Timestamp) -> datetime:
@@ -176,24 +171,6 @@ class Story:
 
     def reopen(self, occurred: datetime) -> Any:
         return self._send("Reopen", pb.ReopenRequest, occurred, reason="came back")
-
-
-def refusal(call: Callable[..., Any], request: Message, **kwargs: Any) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call(request, **kwargs)
-    return caught.value
-
-
-def details(error: grpc.RpcError, kind: type[Message]) -> list[Any]:
-    status = rpc_status.from_call(error)
-    assert status is not None, "the error carries no google.rpc.Status"
-    found = []
-    for detail in status.details:
-        if detail.Is(kind.DESCRIPTOR):
-            message = kind()
-            detail.Unpack(message)
-            found.append(message)
-    return found
 
 
 def assert_invalid(error: grpc.RpcError, field: str) -> None:

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from ownership.v1 import ledger_pb2 as pb
 from ownership.v1 import ledger_pb2_grpc
 from services.bootstrap import Ledger
 from services.ledger.domain.errors import Rule
+from tests.e2e.wire import ALICE, BOB, details, refusal
 
 Stub = ledger_pb2_grpc.LedgerServiceStub
-
-ALICE = pb.Owner(agent_id="alice", group_id="service-desk")
-BOB = pb.Owner(agent_id="bob", group_id="identity-l2")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -68,24 +64,6 @@ class Case:
 
     def events(self) -> list[pb.Event]:
         return list(self.stub.ReadCase(pb.ReadCaseRequest(case_id=self.case_id)).events)
-
-
-def refusal(call: Callable[[Any], Any], req: Any) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call(req)
-    return caught.value
-
-
-def details(error: grpc.RpcError, kind: type[Message]) -> list[Any]:
-    status = rpc_status.from_call(error)
-    assert status is not None, "the error carries no google.rpc.Status"
-    found = []
-    for detail in status.details:
-        if detail.Is(kind.DESCRIPTOR):
-            message = kind()
-            detail.Unpack(message)
-            found.append(message)
-    return found
 
 
 def assert_rule(error: grpc.RpcError, rule: Rule, case_id: str = "C") -> None:

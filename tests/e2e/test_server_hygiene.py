@@ -25,9 +25,9 @@ from services.ledger.api.server import channel
 from services.ledger.infrastructure.store import EventsourcingStore
 from tests.e2e.conftest import start_ledger
 from tests.e2e.processes import running_ledger
+from tests.e2e.wire import ALICE
 
 SERVICE = "ownership.v1.LedgerService"
-ALICE = pb.Owner(agent_id="alice", group_id="service-desk")
 CALL_TIMEOUT = 10.0
 
 # --- health and reflection ----------------------------------------------------------------------

@@ -33,7 +33,8 @@ from services.bootstrap import Ledger
 from services.ledger.api.server import channel
 from tests.e2e.conftest import start_ledger
 from tests.e2e.processes import running_ledger
-from tests.e2e.test_global_order import Tail, describe_gaps, event_key, read_everything
+from tests.e2e.test_global_order import Tail, assign, describe_gaps, event_key, read_everything
+from tests.e2e.wire import answer
 
 Stub = ledger_pb2_grpc.LedgerServiceStub
 
@@ -59,12 +60,6 @@ TWO_PROCESS_REFUSALS = ONE_PROCESS_REFUSALS | {UNAVAILABLE}
 
 
 # --- requests -----------------------------------------------------------------------------------
-
-
-def assign(case_id: str, command_id: str, owner: pb.Owner) -> pb.AssignRequest:
-    return pb.AssignRequest(
-        case_id=case_id, command_id=command_id, actor="dispatcher", owner=owner, tier=pb.TIER_L1
-    )
 
 
 def transfer(
@@ -160,17 +155,6 @@ def accept(stub: Stub, request: Message) -> pb.AppendResult:
     outcome = send(stub, request)
     assert isinstance(outcome, pb.AppendResult), (request, outcome)
     return outcome
-
-
-def answer(result: pb.AppendResult) -> tuple[str, str, int, int, int]:
-    """Everything of an answer except ``replayed``."""
-    return (
-        result.case_id,
-        result.command_id,
-        result.version,
-        result.position,
-        result.events_recorded,
-    )
 
 
 # --- writers ------------------------------------------------------------------------------------
