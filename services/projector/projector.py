@@ -39,6 +39,8 @@ class CaseHistoryCache:
     """Recent cases' events, so a busy case is not re-read from the ledger for every batch.
 
     Bounded (least recently used cases leave first) to keep memory flat on any history length.
+    A few thousand cases cover the cases that are open at once in real traffic; a miss costs one
+    indexed read of that case's events.
     """
 
     def __init__(self, max_cases: int) -> None:
@@ -68,7 +70,7 @@ class Projector:
         database: ReadModelDatabase,
         policies: Sequence[CreditPolicy],
         batch_size: int = 1000,
-        cache_cases: int = 50_000,
+        cache_cases: int = 5_000,
         generation: str = "",
     ) -> None:
         self._events = events
