@@ -432,35 +432,25 @@ def credit_entries(
         involvement = Involvement.of(timeline, resolution, is_bot)
         for label in sorted(chosen):
             policy = chosen[label]
-            shares = policy.shares_of(involvement)
-            for (party, kind), amount in sorted(shares.items()):
-                entries.append(
+            shares = sorted(policy.shares_of(involvement).items())
+            # The credit itself at the resolution; when a reopening undid it, the same amounts
+            # negated at the reopening (never before the resolution, whatever the clocks say).
+            postings: list[tuple[datetime, float, str | None]] = [(resolution.at, 1.0, None)]
+            if resolution.reopened_at is not None:
+                postings.append((max(resolution.reopened_at, resolution.at), -1.0, REVERSAL))
+            for at, sign, posting_kind in postings:
+                entries.extend(
                     CreditEntry(
                         timeline.case_id,
                         policy.name,
                         policy.version,
                         party,
-                        amount,
-                        kind,
+                        sign * amount,
+                        posting_kind or kind,
                         resolution.seq,
-                        resolution.at,
+                        at,
                     )
-                )
-            if resolution.reopened_at is None:
-                continue
-            undone_at = max(resolution.reopened_at, resolution.at)
-            for (party, _kind), amount in sorted(shares.items()):
-                entries.append(
-                    CreditEntry(
-                        timeline.case_id,
-                        policy.name,
-                        policy.version,
-                        party,
-                        -amount,
-                        REVERSAL,
-                        resolution.seq,
-                        undone_at,
-                    )
+                    for (party, kind), amount in shares
                 )
     return entries
 
