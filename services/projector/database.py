@@ -105,6 +105,8 @@ class ReadModelDatabase:
         self.is_postgres = parts.scheme in ("postgresql", "postgres")
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._opened: list[Any] = []  # every thread's connection, so close() reaches them all
+        self._opened_lock = threading.Lock()
         if self.is_postgres:
             query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             self.schema = query.pop("schema", "readmodels")
@@ -136,6 +138,8 @@ class ReadModelDatabase:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
+            with self._opened_lock:
+                self._opened.append(conn)
         return conn
 
     @contextmanager
@@ -170,7 +174,8 @@ class ReadModelDatabase:
                 self._write_lock.release()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
             conn.close()
-            self._local.conn = None
+        self._local = threading.local()

@@ -19,7 +19,7 @@ from services.ledger.domain.case import Case
 from services.ledger.domain.values import PauseReason
 from services.projector.credit import CreditEntry, CreditPolicy, credit_entries
 from services.projector.database import Cursor
-from services.projector.handoffs import LevelStats, handoff_stats
+from services.projector.handoffs import handoff_stats
 from services.projector.timeline import CaseTimeline, Level, derive
 
 TABLES: dict[str, str] = {
@@ -238,10 +238,6 @@ def _tenure_rows(timeline: CaseTimeline) -> list[tuple[Any, ...]]:
                 )
             )
     return rows
-
-
-def _level_columns(stats: LevelStats) -> tuple[int, ...]:
-    return (stats.changes, stats.stations, stats.unique_owners, stats.returns)
 
 
 def _handoff_rows(timeline: CaseTimeline) -> dict[str, list[tuple[Any, ...]]]:

@@ -92,8 +92,6 @@ class CaseCommandHandler:
         try:
             return self._attempt(commands, deadline)
         except AppendConflict:
-            if len(commands) == 1:
-                return [self._retry_alone(commands[0], deadline)]
             # Someone else wrote one of these cases (or command_ids) meanwhile. Deciding each command
             # on its own keeps one contended case from failing the others.
             return [self._retry_alone(command, deadline) for command in commands]
