@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass, field
 
 from ownership.v1 import query_pb2, query_pb2_grpc
+from services.audit.checkpoints import Checkpointer, CheckpointTable
+from services.audit.service import Auditor
 from services.ledger.api.server import LedgerServer
 from services.ledger.api.servicer import LedgerServicer
 from services.ledger.application.group_commit import GroupCommitWriter
@@ -36,6 +38,8 @@ class Ledger:
     projector: Projector | None = None
     _projector_stop: threading.Event = field(default_factory=threading.Event)
     _projector_thread: threading.Thread | None = None
+    checkpointer: Checkpointer | None = None
+    _checkpointer_thread: threading.Thread | None = None
 
     def start(self) -> Ledger:
         if self.projector is not None:
@@ -43,6 +47,11 @@ class Ledger:
                 target=self.projector.run, args=(self._projector_stop,), name="projector"
             )
             self._projector_thread.start()
+        if self.checkpointer is not None:
+            self._checkpointer_thread = threading.Thread(
+                target=self.checkpointer.run, args=(self._projector_stop,), name="checkpointer"
+            )
+            self._checkpointer_thread.start()
         self.server.start()
         return self
 
@@ -54,6 +63,8 @@ class Ledger:
         self.store.wake_waiters()
         if self._projector_thread is not None:
             self._projector_thread.join(timeout=30)
+        if self._checkpointer_thread is not None:
+            self._checkpointer_thread.join(timeout=30)
         if self.readmodels is not None:
             self.readmodels.close()
         self.store.close()
@@ -65,6 +76,10 @@ def build_store(settings: Settings) -> EventsourcingStore:
         pool_size=settings.pool_size,
         cache_size=settings.aggregate_cache_size,
     )
+
+
+def build_auditor(store: EventsourcingStore) -> Auditor:
+    return Auditor(store, CheckpointTable(store))
 
 
 def build_projector(
@@ -105,4 +120,8 @@ def build_ledger(settings: Settings) -> Ledger:
                 servicer, grpc_server
             ),
         )
-    return Ledger(settings, store, handler, writer, reader, server, readmodels, projector)
+    ledger = Ledger(settings, store, handler, writer, reader, server, readmodels, projector)
+    if settings.runs("projector"):
+        # The process that follows the global order also seals it (services/audit/checkpoints.py).
+        ledger.checkpointer = Checkpointer(store, CheckpointTable(store))
+    return ledger

@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from ownership.v1 import ledger_pb2 as pb
 from ownership.v1 import ledger_pb2_grpc
+from services.audit import cli as audit_cli
 from services.bootstrap import build_ledger, build_projector, build_store
 from services.ledger.api.server import channel
 from services.projector.credit import POLICIES
@@ -256,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser.add_argument("--target", help="host:port of a running ledger (default: embedded)")
     demo_parser.add_argument("--case-id", help="case id to use (default: a fresh one)")
     demo_parser.set_defaults(run=demo)
+    audit_cli.register(sub, with_database, _settings)
 
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from eventsourcing.domain import (
     BaseAggregate,
@@ -19,7 +19,9 @@ from eventsourcing.domain import (
     CanMutateAggregate,
     MetaDomainEvent,
 )
+from eventsourcing.utils import get_topic
 
+from services.ledger.domain.chain import CHAIN_FIELD, GENESIS, event_fields, link_hash
 from services.ledger.domain.errors import Rule, RuleViolated
 from services.ledger.domain.values import (
     CaseStatus,
@@ -55,19 +57,34 @@ class Case(BaseAggregate[str]):
     """One case's ownership: the accountable owner, its swarm, its pause state and its tier."""
 
     class Event(CanMutateAggregate[str], metaclass=MetaDomainEvent):
-        """Base of every case event. ``timestamp`` is when the ledger recorded it (``recorded_at``)."""
+        """Base of every case event. ``timestamp`` is when the ledger recorded it (``recorded_at``).
 
-        class_version: ClassVar[int] = 1
+        ``chain_hash`` links the event to the previous one of its case (``domain/chain.py``);
+        version 1 events were stored before the chain existed and load with an empty one.
+        """
+
+        class_version: ClassVar[int] = 2
         originator_id: str
         originator_version: int
         timestamp: datetime
         occurred_at: datetime
         actor: str
         command_id: str
+        chain_hash: str
 
         @property
         def recorded_at(self) -> datetime:
             return self.timestamp
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state[CHAIN_FIELD] = ""
+
+        def mutate(self, aggregate: Any) -> Any:
+            case = super().mutate(aggregate)
+            assert case is not None
+            case.chain_hash = self.chain_hash
+            return case
 
     class Assigned(Event, CanInitAggregate[str]):
         """The case was opened in the ledger with its first accountable owner."""
@@ -153,6 +170,7 @@ class Case(BaseAggregate[str]):
             aggregate.status = CaseStatus.OPEN
 
     def __init__(self, owner: Owner, tier: Tier | None, **_provenance_and_note: object) -> None:
+        self.chain_hash = GENESIS  # the hash of the case's last event, once it has one
         self.owner = owner
         self.tier = tier
         self.status = CaseStatus.OPEN
@@ -176,14 +194,23 @@ class Case(BaseAggregate[str]):
     def open(
         cls, case_id: str, owner: Owner, tier: Tier | None, note: str, provenance: Provenance
     ) -> Case:
-        return cls._create(
+        case = cls._create(
             cls.Assigned,
             id=case_id,
             owner=owner,
             tier=tier,
             note=note,
+            chain_hash="",
             **provenance.as_event_kwargs(),
         )
+        case.chain_hash = _seal(cast(Case.Event, case._pending_events[-1]), GENESIS)
+        return case
+
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        """The library's trigger, then the new event is sealed into the case's hash chain."""
+        previous = self.chain_hash
+        super().trigger_event(event_class, chain_hash="", **kwargs)
+        self.chain_hash = _seal(cast(Case.Event, self._pending_events[-1]), previous)
 
     def assign(self, owner: Owner, provenance: Provenance) -> bool:
         """Assign on an existing case: accepted without a record when it names the current owner."""
@@ -335,3 +362,21 @@ class Case(BaseAggregate[str]):
                 self.id,
                 f"cannot {verb} case {self.id!r}: it is resolved and takes only Reopen",
             )
+
+
+def _seal(event: Case.Event, previous_hash: str) -> str:
+    """Set the event's ``chain_hash`` once, as it is created, from every field it holds.
+
+    Hashing the constructed event (not the arguments given to it) covers fields with defaults
+    too. The event is frozen for everyone else; this is the single write, before anyone sees it.
+    """
+    digest = link_hash(
+        event.originator_id,
+        event.originator_version,
+        get_topic(type(event)),
+        type(event).class_version,
+        event_fields(vars(event)),
+        previous_hash,
+    )
+    object.__setattr__(event, CHAIN_FIELD, digest)
+    return digest

@@ -224,6 +224,19 @@ class EventsourcingStore:
             )
         return [self._recorded(n) for n in notifications]
 
+    def raw_events(
+        self, after_position: int, limit: int, last_position: int | None = None
+    ) -> Sequence[Notification]:
+        """Stored rows as they are (for auditing): no decoding, no upcasting."""
+        with _translated_errors():
+            return self.recorder.select_notifications(
+                start=after_position, limit=limit, stop=last_position, inclusive_of_start=False
+            )
+
+    def raw_case(self, case_id: str, after_version: int, limit: int) -> list[Notification]:
+        with _translated_errors():
+            return self.recorder.select_case_notifications(case_id, after_version, limit)
+
     def _recorded(self, notification: Notification) -> RecordedEvent:
         return RecordedEvent(
             notification.id, cast(Case.Event, self.app.mapper.to_domain_event(notification))
