@@ -129,8 +129,9 @@ class CaseCommandHandler:
             if (violations := violations_of(command, self.limits, now))
         }
         valid = [command for index, command in enumerate(commands) if index not in invalid]
-        known = self._store.find_commands({command.command_id for command in valid})
-        cases = self._store.load_cases(command.case_id for command in valid)
+        known, cases = self._store.load_for_commands(
+            {command.command_id for command in valid}, (command.case_id for command in valid)
+        )
         first_in_batch: dict[str, int] = {}
         decided: list[Outcome | _Accepted | _SameAs] = []
         events_in_order: list[Case.Event] = []

@@ -53,6 +53,12 @@ class EventStore(Protocol):
         """Each case's current state (None when it does not exist), as copies the caller owns."""
         ...
 
+    def load_for_commands(
+        self, command_ids: Iterable[str], case_ids: Iterable[str]
+    ) -> tuple[dict[str, StoredCommand], dict[str, Case | None]]:
+        """``find_commands`` and ``load_cases`` at once (a batch needs both, and fast)."""
+        ...
+
     def append(
         self, events: Sequence[Case.Event], cases: Sequence[Case], records: Sequence[CommandRecord]
     ) -> dict[tuple[str, int], int]:

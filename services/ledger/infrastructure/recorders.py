@@ -23,7 +23,6 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import (
-    PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
 )
@@ -64,6 +63,10 @@ class LedgerRecorder(Protocol):
     def max_notification_id(self) -> int | None: ...
 
     def select_commands(self, command_ids: Sequence[str]) -> list[StoredCommand]: ...
+
+    def select_commands_and_versions(
+        self, command_ids: Sequence[str], case_ids: Sequence[str]
+    ) -> tuple[list[StoredCommand], dict[str, int]]: ...
 
     def select_position(self, case_id: str, version: int) -> int | None: ...
 
@@ -110,6 +113,63 @@ def _notification(row: Any, position: int, state: bytes) -> Notification:
         topic=row["topic"],
         state=state,
     )
+
+
+# Command records, then (under the table lock) a version check and the events, in one statement
+# and so one transaction that commits all of it or nothing. Under the lock no other writer can
+# move a case, so checking versions here refuses a lost race before the insert draws positions
+# from the sequence: a refused append leaves no hole in the global order. A taken command_id
+# fails the first insert, before the lock. Either way nothing is stored.
+APPEND_FUNCTION = """
+CREATE OR REPLACE FUNCTION {schema}.{append}(
+    command_ids text[], case_ids text[], kinds text[], fingerprints text[],
+    versions_before bigint[], versions_after bigint[],
+    originator_ids text[], originator_versions bigint[], topics text[], states bytea[]
+) RETURNS TABLE (new_position bigint) LANGUAGE plpgsql AS $$
+DECLARE
+    taken text[];
+BEGIN
+    INSERT INTO {schema}.{commands}
+        (command_id, case_id, kind, fingerprint, version_before, version_after)
+    SELECT * FROM unnest(command_ids, case_ids, kinds, fingerprints, versions_before,
+                         versions_after);
+    PERFORM set_config('lock_timeout', {lock_timeout}, true);
+    LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE;
+    SELECT array_agg(first.id ORDER BY first.id) INTO taken
+    FROM (SELECT u.id, min(u.version) AS version
+          FROM unnest(originator_ids, originator_versions) AS u(id, version)
+          GROUP BY u.id) AS first
+    WHERE coalesce((SELECT max(e.originator_version) FROM {schema}.{events} e
+                    WHERE e.originator_id = first.id), 0) <> first.version - 1;
+    IF taken IS NOT NULL THEN
+        RAISE EXCEPTION 'versions of % were taken by a concurrent writer', taken
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    PERFORM pg_notify({channel}, '');
+    RETURN QUERY
+        INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)
+        SELECT * FROM unnest(originator_ids, originator_versions, topics, states)
+        RETURNING notification_id;
+END
+$$
+"""
+
+
+def _first_versions(stored_events: Sequence[StoredEvent]) -> dict[str, int]:
+    """Each case's first new version in ``stored_events``."""
+    first: dict[str, int] = {}
+    for event in stored_events:
+        case_id = str(event.originator_id)
+        first[case_id] = min(first.get(case_id, event.originator_version), event.originator_version)
+    return first
+
+
+def _refuse_taken(first: dict[str, int], current_rows: Iterable[Any]) -> None:
+    """Raise when a case's current version is not just below its first new version."""
+    current = {row["originator_id"]: row["version"] for row in current_rows}
+    taken = [c for c, v in first.items() if current.get(c, 0) != v - 1]
+    if taken:
+        raise IntegrityError(f"versions of {taken} were taken by a concurrent writer")
 
 
 def commands_table_for(events_table_name: str) -> str:
@@ -168,10 +228,45 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, max(originator_version) AS version FROM {schema}.{events} "
             "WHERE originator_id = ANY(%s) GROUP BY originator_id"
         ).format(schema=schema, events=events)
+        self.select_commands_and_versions_statement = SQL(
+            "SELECT c.command_id, c.case_id, c.kind, c.fingerprint, c.version_before, "
+            "c.version_after, e.notification_id AS position FROM {schema}.{commands} c "
+            "JOIN {schema}.{events} e "
+            "ON e.originator_id = c.case_id AND e.originator_version = c.version_after "
+            "WHERE c.command_id = ANY(%s::text[]) "
+            "UNION ALL "
+            "SELECT NULL, v.case_id, NULL, NULL, NULL, v.version, NULL FROM ("
+            "SELECT u.case_id, (SELECT max(originator_version) FROM {schema}.{events} "
+            "WHERE originator_id = u.case_id) AS version FROM unnest(%s::text[]) AS u(case_id)"
+            ") v WHERE v.version IS NOT NULL"
+        ).format(schema=schema, commands=commands, events=events)
+        append = Identifier(events_table_name.removesuffix("_events") + "_append")
+        self.sql_create_statements.append(
+            SQL(APPEND_FUNCTION).format(
+                schema=schema,
+                append=append,
+                commands=commands,
+                events=events,
+                lock_timeout=Literal(f"{self.datastore.lock_timeout}s"),
+                channel=Literal(self.channel_name),
+            )
+        )
+        self.creation_lock_statement = SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
+            Literal(f"{self.datastore.schema}.{events_table_name}")
+        )
+        self.append_statement = SQL(
+            "SELECT * FROM {schema}.{append}(%s::text[], %s::text[], %s::text[], %s::text[], "
+            "%s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bytea[])"
+        ).format(schema=schema, append=append)
         self.select_case_statement = SQL(
             "SELECT * FROM {schema}.{events} WHERE originator_id = %s AND originator_version > %s "
             "ORDER BY originator_version LIMIT %s"
         ).format(schema=schema, events=events)
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        # Processes starting together must not replace the append function at the same instant.
+        curs.execute(self.creation_lock_statement)
+        super()._create_table(curs)
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -195,6 +290,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
         A retry after an ambiguous commit is safe: the command rows make a second copy fail.
         """
+        records: Sequence[CommandRecord] = kwargs.get("command_records", ())
+        if stored_events and max(len(stored_events), len(records)) < COPY_THRESHOLD:
+            return self._append(stored_events, records)
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._insert_events(curs, stored_events, **kwargs)
             if not stored_events:
@@ -205,10 +303,30 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             # append leaves no hole in the global order.
             self._refuse_taken_versions(curs, stored_events)
             self._notify_channel(curs)
-            if len(stored_events) >= COPY_THRESHOLD:
-                return self._copy_stored_events(curs, stored_events)
-            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
-            return [row["notification_id"] for row in curs.fetchall()]
+            return self._copy_stored_events(curs, stored_events)
+
+    def _append(
+        self, stored_events: Sequence[StoredEvent], records: Sequence[CommandRecord]
+    ) -> list[int]:
+        """The same transaction in one statement: the append function (see APPEND_FUNCTION).
+
+        Group commit writes many small batches one after another, so the writer's round trips
+        and per-statement overhead set the pace; one call is one round trip.
+        """
+        record_columns = list(zip(*_record_params(records), strict=True)) or [()] * 6
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                self.append_statement,
+                [
+                    *(list(column) for column in record_columns),
+                    [str(e.originator_id) for e in stored_events],
+                    [e.originator_version for e in stored_events],
+                    [e.topic for e in stored_events],
+                    [e.state for e in stored_events],
+                ],
+                prepare=True,
+            )
+            return [row["new_position"] for row in curs.fetchall()]
 
     def _copy_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]
@@ -231,22 +349,32 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def _refuse_taken_versions(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]
     ) -> None:
-        first: dict[str, int] = {}
-        for event in stored_events:
-            case_id = str(event.originator_id)
-            first[case_id] = min(
-                first.get(case_id, event.originator_version), event.originator_version
-            )
+        first = _first_versions(stored_events)
         curs.execute(self.select_versions_statement, [list(first)], prepare=True)
-        current = {row["originator_id"]: row["version"] for row in curs.fetchall()}
-        taken = [c for c, v in first.items() if current.get(c, 0) != v - 1]
-        if taken:
-            raise IntegrityError(f"versions of {taken} were taken by a concurrent writer")
+        _refuse_taken(first, curs.fetchall())
 
     def select_versions(self, case_ids: Sequence[str]) -> dict[str, int]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.select_versions_statement, [list(case_ids)], prepare=True)
             return {row["originator_id"]: row["version"] for row in curs.fetchall()}
+
+    def select_commands_and_versions(
+        self, command_ids: Sequence[str], case_ids: Sequence[str]
+    ) -> tuple[list[StoredCommand], dict[str, int]]:
+        """A batch's two reads in one round trip."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                self.select_commands_and_versions_statement,
+                [list(command_ids), list(case_ids)],
+                prepare=True,
+            )
+            found, versions = [], {}
+            for row in curs.fetchall():
+                if row["command_id"] is None:
+                    versions[row["case_id"]] = row["version_after"]
+                else:
+                    found.append(_stored_command(row))
+            return found, versions
 
     def select_commands(self, command_ids: Sequence[str]) -> list[StoredCommand]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -319,6 +447,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, list(command_ids))
             return [_stored_command(row) for row in c.fetchall()]
+
+    def select_commands_and_versions(
+        self, command_ids: Sequence[str], case_ids: Sequence[str]
+    ) -> tuple[list[StoredCommand], dict[str, int]]:
+        return self.select_commands(command_ids), self.select_versions(case_ids)
 
     def select_versions(self, case_ids: Sequence[str]) -> dict[str, int]:
         if not case_ids:

@@ -152,6 +152,16 @@ class EventsourcingStore:
             found = self.recorder.select_commands(list(command_ids))
         return {stored.record.command_id: stored for stored in found}
 
+    def load_for_commands(
+        self, command_ids: Iterable[str], case_ids: Iterable[str]
+    ) -> tuple[dict[str, StoredCommand], dict[str, Case | None]]:
+        """``find_commands`` and ``load_cases`` together, with one round trip to the database."""
+        wanted = list(dict.fromkeys(case_ids))
+        with _translated_errors():
+            found, versions = self.recorder.select_commands_and_versions(list(command_ids), wanted)
+            cases = {case_id: self._current(case_id, versions.get(case_id)) for case_id in wanted}
+        return {stored.record.command_id: stored for stored in found}, cases
+
     def load_case(self, case_id: str) -> Case | None:
         return self.load_cases([case_id])[case_id]
 
