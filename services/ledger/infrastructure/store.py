@@ -49,6 +49,9 @@ class LedgerApplication(Application[str]):
         register_domain_transcodings(transcoder)
 
 
+WARM_CONNECTIONS = 2
+
+
 def persistence_env(database_url: str, pool_size: int) -> dict[str, str]:
     """Translate a database URL into the library's environment settings."""
     parts = urlsplit(database_url)
@@ -78,8 +81,11 @@ def persistence_env(database_url: str, pool_size: int) -> dict[str, str]:
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_SCHEMA": query.get("schema", "public"),
-            "POSTGRES_POOL_SIZE": str(pool_size),
-            "POSTGRES_MAX_OVERFLOW": "0",
+            # A few connections up front, more on demand up to pool_size: with group commit one
+            # writer connection carries every unary command, and pools opened at full size (per
+            # process, per test server) soon exhaust a shared server's max_connections.
+            "POSTGRES_POOL_SIZE": str(min(pool_size, WARM_CONNECTIONS)),
+            "POSTGRES_MAX_OVERFLOW": str(max(pool_size - WARM_CONNECTIONS, 0)),
             "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "10"),
             "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "5"),
             # No pre-ping: it costs a round trip per checkout, and a dead connection already
