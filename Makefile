@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run demo test lint proto proto-check bench clean
+.PHONY: run demo test lint proto proto-check bench bench-verify clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -35,6 +35,9 @@ lint: $(VENV)/.synced proto-check  ## ruff, mypy --strict, buf lint, generated c
 bench: $(VENV)/.synced  ## benchmarks on PostgreSQL (LEDGER_BENCH_DATABASE_URL); tables + bench/results/*.json
 	$(VENV)/bin/python -m bench.write_bench $(BENCH_ARGS)
 	$(VENV)/bin/python -m bench.projector_bench $(BENCH_ARGS)
+
+bench-verify: $(VENV)/.synced  ## `ledger verify` over 1M events on PostgreSQL vs a raw read of the same rows
+	$(VENV)/bin/python -m bench.verify_bench $(VERIFY_ARGS)
 
 proto: $(VENV)/.synced  ## regenerate ownership/ from proto/
 	$(VENV)/bin/python scripts/generate_protos.py

@@ -12,7 +12,11 @@ from pathlib import Path
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTOS = ["ownership/v1/ledger.proto", "ownership/v1/query.proto"]
+PROTOS = [
+    "ownership/v1/ledger.proto",
+    "ownership/v1/query.proto",
+    "ownership/v1/audit.proto",
+]
 
 
 def main(out_dir: Path) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from ownership.v1 import query_pb2, query_pb2_grpc
+from ownership.v1 import audit_pb2_grpc, query_pb2, query_pb2_grpc
+from services.audit.api import SERVICE_NAME as AUDIT_SERVICE_NAME
+from services.audit.api import AuditServicer
 from services.audit.checkpoints import Checkpointer, CheckpointTable
 from services.audit.service import Auditor
 from services.ledger.api.server import LedgerServer
@@ -102,6 +104,13 @@ def build_ledger(settings: Settings) -> Ledger:
     server = LedgerServer(settings.host, settings.port, settings.max_workers)
     if settings.runs("ledger"):
         server.add_ledger(LedgerServicer(handler, writer, reader, settings.import_batch_commands))
+        auditing = AuditServicer(build_auditor(store), settings.limits())
+        server.add_service(
+            AUDIT_SERVICE_NAME,
+            lambda grpc_server: audit_pb2_grpc.add_AuditServiceServicer_to_server(
+                auditing, grpc_server
+            ),
+        )
     readmodels = projector = None
     if settings.runs("query") or settings.runs("projector"):
         readmodels = ReadModelDatabase(settings.resolved_readmodel_url())

@@ -83,6 +83,11 @@ class LedgerServiceStub:
                 request_serializer=ownership_dot_v1_dot_ledger__pb2.ReopenRequest.SerializeToString,
                 response_deserializer=ownership_dot_v1_dot_ledger__pb2.ReopenResponse.FromString,
                 _registered_method=True)
+        self.CorrectOccurrence = channel.unary_unary(
+                '/ownership.v1.LedgerService/CorrectOccurrence',
+                request_serializer=ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceRequest.SerializeToString,
+                response_deserializer=ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceResponse.FromString,
+                _registered_method=True)
         self.ExecuteBatch = channel.unary_unary(
                 '/ownership.v1.LedgerService/ExecuteBatch',
                 request_serializer=ownership_dot_v1_dot_ledger__pb2.ExecuteBatchRequest.SerializeToString,
@@ -179,6 +184,14 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CorrectOccurrence(self, request, context):
+        """Records when an earlier event of the case really happened: a compensating event that
+        references the one it corrects (which stays as stored). Readers apply the latest correction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExecuteBatch(self, request, context):
         """Runs many commands in order and writes every accepted one in one durable transaction. Each
         command gets its own result or error; a refused command does not stop the others.
@@ -259,6 +272,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.Reopen,
                     request_deserializer=ownership_dot_v1_dot_ledger__pb2.ReopenRequest.FromString,
                     response_serializer=ownership_dot_v1_dot_ledger__pb2.ReopenResponse.SerializeToString,
+            ),
+            'CorrectOccurrence': grpc.unary_unary_rpc_method_handler(
+                    servicer.CorrectOccurrence,
+                    request_deserializer=ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceRequest.FromString,
+                    response_serializer=ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceResponse.SerializeToString,
             ),
             'ExecuteBatch': grpc.unary_unary_rpc_method_handler(
                     servicer.ExecuteBatch,
@@ -511,6 +529,33 @@ class LedgerService:
             '/ownership.v1.LedgerService/Reopen',
             ownership_dot_v1_dot_ledger__pb2.ReopenRequest.SerializeToString,
             ownership_dot_v1_dot_ledger__pb2.ReopenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CorrectOccurrence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ownership.v1.LedgerService/CorrectOccurrence',
+            ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceRequest.SerializeToString,
+            ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -87,27 +87,34 @@ class StoredRecord:
         )
 
 
-def stored_plain(value: Any) -> Any:
-    """The canonical value of a stored JSON value: the library's ``{"_type_", "_data_"}``
-    wrappers become their data, a datetime its UTC text (the same rules the domain hashes by)."""
-    if isinstance(value, dict):
-        if len(value) == 2 and "_type_" in value and "_data_" in value:
-            if value["_type_"] == "datetime_iso":
-                return utc_text(datetime.fromisoformat(value["_data_"]))
-            return stored_plain(value["_data_"])
-        return {k: stored_plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [stored_plain(v) for v in value]
-    if isinstance(value, float):
-        raise TypeError("a float in a stored event")
+def _unwrapped(value: dict[str, Any]) -> Any:
+    """``json.loads`` object hook: inner objects come first, so one pass unwraps them all."""
+    if len(value) == 2 and "_type_" in value and "_data_" in value:
+        data = value["_data_"]
+        if value["_type_"] == "datetime_iso":
+            # The library writes isoformat(); a UTC time with microseconds needs no parsing.
+            if len(data) == 32 and data.endswith("+00:00") and data[19] == ".":
+                return data[:26] + "Z"
+            return utc_text(datetime.fromisoformat(data))
+        return data
     return value
+
+
+def _no_float(text: str) -> Any:
+    raise TypeError(f"a float ({text}) in a stored event")
+
+
+def plain_state(text: str | bytes) -> Any:
+    """A stored state as canonical values: the library's ``{"_type_", "_data_"}`` wrappers become
+    their data, a datetime its UTC text (the same rules the domain hashes by); floats refused."""
+    return json.loads(text, object_hook=_unwrapped, parse_float=_no_float)
 
 
 def record_from_row(
     position: int, case_id: str, version: int, topic: str, state: bytes
 ) -> StoredRecord:
     """Parse a stored row; raises ValueError/TypeError when the state is not an event's JSON."""
-    decoded = json.loads(state)
+    decoded = plain_state(state)
     if not isinstance(decoded, dict):
         raise TypeError("stored state is not a JSON object")
     class_version = decoded.pop("class_version", 1)
@@ -118,7 +125,7 @@ def record_from_row(
         version=version,
         topic=topic,
         class_version=int(class_version),
-        fields={k: stored_plain(v) for k, v in decoded.items()},
+        fields=decoded,
         chain_hash=chain_hash or None,
     )
 

@@ -4,12 +4,11 @@ position N" or "who owned case X at time T" without touching the live read model
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from services.audit.chain import stored_plain
+from services.audit.chain import plain_state
 from services.ledger.domain.chain import utc_text
 from services.ledger.infrastructure.store import EventsourcingStore
 from services.projector import readmodels as rm
@@ -30,7 +29,7 @@ def position_as_of(store: EventsourcingStore, moment: datetime) -> int:
     position = 0
     while rows := store.raw_events(position, PAGE):
         for row in rows:
-            recorded = stored_plain(json.loads(row.state)["timestamp"])
+            recorded = plain_state(row.state)["timestamp"]
             if recorded > limit:
                 return position
             position = row.id

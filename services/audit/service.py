@@ -36,11 +36,12 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
-    """One stored event of a case with the hash it links to."""
+    """One stored event of a case with the hash it links to, and the corrections that concern it."""
 
     record: StoredRecord
     previous_hash: str
-    global_hash: str | None = None
+    corrects_version: int = 0
+    corrected_by: tuple[int, ...] = ()
 
 
 def _parse(row: Notification, report: Report | None) -> StoredRecord:
@@ -64,13 +65,26 @@ class Auditor:
     # --- per case -------------------------------------------------------------------------------
 
     def case_history(self, case_id: str) -> list[HistoryEntry]:
+        """The case's events as stored; a correction and the event it corrects name each other."""
+        records = list(self._case_records(case_id, None))
+        if not records:
+            raise CaseNotFound(case_id)
+        corrected_by: dict[int, list[int]] = {}
+        for record in records:
+            if corrects := _corrects(record):
+                corrected_by.setdefault(corrects, []).append(record.version)
         entries: list[HistoryEntry] = []
         previous = GENESIS
-        for record in self._case_records(case_id, None):
-            entries.append(HistoryEntry(record, previous))
+        for record in records:
+            entries.append(
+                HistoryEntry(
+                    record,
+                    previous,
+                    _corrects(record),
+                    tuple(corrected_by.get(record.version, ())),
+                )
+            )
             previous = record.chain_hash or ""
-        if not entries:
-            raise CaseNotFound(case_id)
         return entries
 
     def verify_case(self, case_id: str) -> Report:
@@ -123,8 +137,15 @@ class Auditor:
         return report
 
     def export_range(self, first: int, last: int | None = None) -> Iterator[str]:
-        """JSON Lines of positions ``first``..``last``, each with its previous, chain and global
-        hash; the global hash is carried forward from the checkpoint before ``first``."""
+        """JSON Lines of positions ``first``..``last`` (see ``export_records``)."""
+        for record, previous, global_hash in self.export_records(first, last):
+            yield export_line(record, previous, global_hash)
+
+    def export_records(
+        self, first: int, last: int | None = None
+    ) -> Iterator[tuple[StoredRecord, str, str]]:
+        """Each event of positions ``first``..``last`` with its previous hash and the global hash
+        at its position, carried forward from the checkpoint before ``first``."""
         last = self._store.max_position() if last is None else last
         base = self.checkpoints.last_before(first - 1)
         position, global_hash = (base.position, base.global_hash) if base else (0, GENESIS)
@@ -143,13 +164,14 @@ class Auditor:
                     continue
                 before = previous.get(record.case_id)
                 if before is None:
-                    before = (
-                        GENESIS
-                        if record.version <= 1
-                        else self._anchor(record.case_id, record.version - 1) or ""
-                    )
+                    before = self._previous_of(record)
                 previous[record.case_id] = record.chain_hash or ""
-                yield export_line(record, before, global_hash)
+                yield record, before, global_hash
+
+    def _previous_of(self, record: StoredRecord) -> str:
+        if record.version <= 1:
+            return GENESIS
+        return self._anchor(record.case_id, record.version - 1) or ""
 
     def export_case(self, case_id: str) -> Iterator[str]:
         for entry in self.case_history(case_id):
@@ -166,6 +188,11 @@ class Auditor:
             return None
         found = json.loads(rows[0].state).get(CHAIN_FIELD)
         return str(found) if found else ""
+
+
+def _corrects(record: StoredRecord) -> int:
+    value = record.fields.get("corrects_version")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _count(report: Report, record: StoredRecord) -> None:

@@ -187,7 +187,7 @@ class Projector:
 def _may_change_credit(event: Case.Event, earlier: list[Case.Event]) -> bool:
     """Credit depends on history up to each resolution: only a resolution, a reopening, or an
     event placed (in event time) before something already seen can change it."""
-    if isinstance(event, Case.Resolved | Case.Reopened) or not earlier:
+    if isinstance(event, Case.Resolved | Case.Reopened | Case.OccurrenceCorrected) or not earlier:
         return True
     return event.occurred_at < max(e.occurred_at for e in earlier)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from services.ledger.domain.case import Case
 from services.ledger.domain.values import PauseReason
+from services.projector.corrections import as_corrected
 from services.projector.credit import CreditEntry, CreditPolicy, credit_entries
 from services.projector.database import Cursor
 from services.projector.handoffs import handoff_stats
@@ -153,7 +154,7 @@ def case_rows(
     """The case's rows; without credit rows when the caller knows they cannot have changed."""
     in_order = sorted(events, key=lambda e: e.originator_version)
     case: Case = reduce(lambda agg, e: e.mutate(agg), in_order, None)
-    timeline = derive(case_id, in_order)
+    timeline = derive(case_id, as_corrected(in_order))
     return CaseRows(
         case_id,
         {

@@ -3,12 +3,11 @@ read models alone."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from datetime import datetime
 
-from services.audit.chain import stored_plain
+from services.audit.chain import plain_state
 from services.audit.replay import position_as_of, replay_url
 from services.bootstrap import build_store
 from services.projector.credit import POLICIES
@@ -77,7 +76,7 @@ def test_replay_at_a_position_or_a_moment_equals_a_fresh_projector_stopped_there
 
         # As of the moment event `middle` was recorded: the same prefix.
         row = store.raw_events(middle - 1, 1)[0]
-        moment = datetime.fromisoformat(stored_plain(json.loads(row.state)["timestamp"]))
+        moment = datetime.fromisoformat(plain_state(row.state)["timestamp"])
         assert position_as_of(store, moment) == middle
         as_of = _replay(database_url, "--as-of", moment.isoformat(), "--owner-of", "CASE-0001")
         assert as_of.returncode == 0, as_of.stderr

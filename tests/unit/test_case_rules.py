@@ -233,5 +233,5 @@ def test_every_event_class_has_a_class_version() -> None:
         for value in vars(Case).values()
         if isinstance(value, type) and issubclass(value, Case.Event) and value is not Case.Event
     ]
-    assert len(event_classes) == 8
+    assert len(event_classes) == 9
     assert all(cls.class_version >= 1 for cls in event_classes)

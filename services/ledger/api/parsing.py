@@ -171,6 +171,24 @@ def reopen(request: pb.ReopenRequest, limits: Limits) -> c.Command:
     return _Fields(request, limits).build(c.Reopen, reason=request.reason, note=request.note)
 
 
+def correct_occurrence(request: pb.CorrectOccurrenceRequest, limits: Limits) -> c.Command:
+    f = _Fields(request, limits)
+    if request.corrects_version < 1:
+        f.violations.append(FieldViolation("corrects_version", "must name a version (from 1)"))
+    corrected_at = f.timestamp("corrected_occurred_at")
+    if corrected_at is None and not request.HasField("corrected_occurred_at"):
+        f.violations.append(FieldViolation("corrected_occurred_at", "is required"))
+    if not request.reason:
+        f.violations.append(FieldViolation("reason", "is required"))
+    return f.build(
+        c.CorrectOccurrence,
+        corrects_version=request.corrects_version,
+        corrected_occurred_at=corrected_at,
+        reason=request.reason,
+        note=request.note,
+    )
+
+
 PARSERS: dict[str, Callable[[Any, Limits], c.Command]] = {
     "assign": assign,
     "transfer": transfer,
@@ -180,6 +198,7 @@ PARSERS: dict[str, Callable[[Any, Limits], c.Command]] = {
     "resume": resume,
     "resolve": resolve,
     "reopen": reopen,
+    "correct_occurrence": correct_occurrence,
 }
 
 

@@ -123,6 +123,16 @@ def event(recorded: RecordedEvent) -> pb.Event:
             )
         case Case.Reopened():
             message.reopened.CopyFrom(pb.Reopened(reason=e.reason, note=e.note))
+        case Case.OccurrenceCorrected():
+            message.occurrence_corrected.CopyFrom(
+                pb.OccurrenceCorrected(
+                    corrects_version=e.corrects_version,
+                    original_occurred_at=timestamp(e.original_occurred_at),
+                    corrected_occurred_at=timestamp(e.corrected_occurred_at),
+                    reason=e.reason,
+                    note=e.note,
+                )
+            )
         case _:
             raise TypeError(f"no rendering for {type(e).__qualname__}")
     return message
@@ -182,6 +192,14 @@ def request_for(command: c.Command) -> Any:
             )
         case c.Reopen():
             return pb.ReopenRequest(**common, reason=command.reason, note=command.note)
+        case c.CorrectOccurrence():
+            return pb.CorrectOccurrenceRequest(
+                **common,
+                corrects_version=command.corrects_version,
+                corrected_occurred_at=timestamp(command.corrected_occurred_at),
+                reason=command.reason,
+                note=command.note,
+            )
     raise TypeError(f"no request for {command.kind}")
 
 
@@ -194,6 +212,7 @@ BATCH_FIELDS = {
     "Resume": "resume",
     "Resolve": "resolve",
     "Reopen": "reopen",
+    "CorrectOccurrence": "correct_occurrence",
 }
 
 

@@ -154,6 +154,13 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
     def Reopen(self, request: pb.ReopenRequest, context: grpc.ServicerContext) -> pb.ReopenResponse:
         return pb.ReopenResponse(result=self._execute(parsing.reopen, request, context))
 
+    def CorrectOccurrence(
+        self, request: pb.CorrectOccurrenceRequest, context: grpc.ServicerContext
+    ) -> pb.CorrectOccurrenceResponse:
+        return pb.CorrectOccurrenceResponse(
+            result=self._execute(parsing.correct_occurrence, request, context)
+        )
+
     def ExecuteBatch(
         self, request: pb.ExecuteBatchRequest, context: grpc.ServicerContext
     ) -> pb.ExecuteBatchResponse:

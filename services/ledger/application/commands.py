@@ -115,3 +115,13 @@ class Resolve(Command):
 class Reopen(Command):
     reason: str = ""
     note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorrectOccurrence(Command):
+    """Record when an earlier event of the case really happened (a compensating event)."""
+
+    corrects_version: int
+    corrected_occurred_at: datetime
+    reason: str
+    note: str = ""

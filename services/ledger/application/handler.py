@@ -283,6 +283,14 @@ def decide(case: Case | None, command: c.Command, now: datetime) -> Case:
             case.resolve(command.resolution_code, command.note, provenance)
         case c.Reopen():
             case.reopen(command.reason, command.note, provenance)
+        case c.CorrectOccurrence():
+            case.correct_occurrence(
+                command.corrects_version,
+                command.corrected_occurred_at,
+                command.reason,
+                command.note,
+                provenance,
+            )
         case _:
             raise TypeError(f"no decision for {command.kind}")
     return case

@@ -15,7 +15,7 @@ from services.ledger.domain.values import Owner
 ID_FIELDS = frozenset({"case_id", "command_id", "actor", "agent_id", "group_id"})
 TEXT_FIELDS = frozenset({"note", "reason", "resolution_code"})
 REQUIRED_FIELDS = frozenset({"case_id", "command_id", "actor"})
-TIME_FIELDS = frozenset({"occurred_at"})
+TIME_FIELDS = frozenset({"occurred_at", "corrected_occurred_at"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,7 @@ class Case(BaseAggregate[str]):
             case = super().mutate(aggregate)
             assert case is not None
             case.chain_hash = self.chain_hash
+            case.occurred_at_of.setdefault(self.originator_version, self.occurred_at)
             return case
 
     class Assigned(Event, CanInitAggregate[str]):
@@ -169,8 +170,28 @@ class Case(BaseAggregate[str]):
         def apply(self, aggregate: Case) -> None:
             aggregate.status = CaseStatus.OPEN
 
+    class OccurrenceCorrected(Event):
+        """The time an earlier event happened was recorded wrongly; this is when it really did.
+
+        A compensating fact: the corrected event stays as it was stored, and readers apply the
+        correction (the latest one of an event wins). ``original_occurred_at`` is the time in
+        force before this correction, so the history reads on its own.
+        """
+
+        corrects_version: int
+        original_occurred_at: datetime
+        corrected_occurred_at: datetime
+        reason: str
+        note: str
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.occurred_at_of[self.corrects_version] = self.corrected_occurred_at
+            aggregate.corrections.add(self.originator_version)
+
     def __init__(self, owner: Owner, tier: Tier | None, **_provenance_and_note: object) -> None:
         self.chain_hash = GENESIS  # the hash of the case's last event, once it has one
+        self.occurred_at_of: dict[int, datetime] = {}  # by version, corrections applied
+        self.corrections: set[int] = set()  # versions that are corrections
         self.owner = owner
         self.tier = tier
         self.status = CaseStatus.OPEN
@@ -185,6 +206,8 @@ class Case(BaseAggregate[str]):
         """
         clone = copy.copy(self)
         clone.swarm = dict(self.swarm)
+        clone.occurred_at_of = dict(self.occurred_at_of)
+        clone.corrections = set(self.corrections)
         clone._pending_events = list(self._pending_events)
         return clone
 
@@ -341,6 +364,38 @@ class Case(BaseAggregate[str]):
                 f"case {self.id!r} is not resolved; only a resolved case can be reopened",
             )
         self.trigger_event(self.Reopened, reason=reason, note=note, **provenance.as_event_kwargs())
+        return True
+
+    def correct_occurrence(
+        self, version: int, corrected_at: datetime, reason: str, note: str, provenance: Provenance
+    ) -> bool:
+        """Record when event ``version`` really happened. Returns False, recording nothing, when
+        that is already its time. Allowed on a resolved case: audits come after resolution."""
+        if not 1 <= version <= self.version:
+            raise RuleViolated(
+                Rule.CORRECTED_EVENT_NOT_FOUND,
+                self.id,
+                f"case {self.id!r} has no version {version} to correct (it is at {self.version})",
+            )
+        if version in self.corrections:
+            raise RuleViolated(
+                Rule.CORRECTION_OF_A_CORRECTION,
+                self.id,
+                f"version {version} of case {self.id!r} is itself a correction; correct the "
+                "original event again instead",
+            )
+        in_force = self.occurred_at_of[version]
+        if corrected_at == in_force:
+            return False
+        self.trigger_event(
+            self.OccurrenceCorrected,
+            corrects_version=version,
+            original_occurred_at=in_force,
+            corrected_occurred_at=corrected_at,
+            reason=reason,
+            note=note,
+            **provenance.as_event_kwargs(),
+        )
         return True
 
     def _end_participation(

@@ -40,7 +40,8 @@ NOT_HASHED = frozenset({CHAIN_FIELD, "originator_id", "originator_version"})
 def utc_text(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r} has no place in a hashed event")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat with fixed microseconds is the same text as "%Y-%m-%dT%H:%M:%S.%fZ", faster.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def plain(value: Any) -> Any:
