@@ -306,6 +306,30 @@ class ReopenResponse(_message.Message):
     result: AppendResult
     def __init__(self, result: _Optional[_Union[AppendResult, _Mapping]] = ...) -> None: ...
 
+class RecordActivityRequest(_message.Message):
+    __slots__ = ("case_id", "command_id", "expected_version", "actor", "occurred_at", "activity", "note")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVITY_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    command_id: str
+    expected_version: int
+    actor: str
+    occurred_at: _timestamp_pb2.Timestamp
+    activity: str
+    note: str
+    def __init__(self, case_id: _Optional[str] = ..., command_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., actor: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activity: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class RecordActivityResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: AppendResult
+    def __init__(self, result: _Optional[_Union[AppendResult, _Mapping]] = ...) -> None: ...
+
 class CorrectOccurrenceRequest(_message.Message):
     __slots__ = ("case_id", "command_id", "expected_version", "actor", "occurred_at", "corrects_version", "corrected_occurred_at", "reason", "note")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -335,7 +359,7 @@ class CorrectOccurrenceResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[AppendResult, _Mapping]] = ...) -> None: ...
 
 class BatchCommand(_message.Message):
-    __slots__ = ("assign", "transfer", "join_swarm", "leave_swarm", "pause", "resume", "resolve", "reopen", "correct_occurrence")
+    __slots__ = ("assign", "transfer", "join_swarm", "leave_swarm", "pause", "resume", "resolve", "reopen", "correct_occurrence", "record_activity")
     ASSIGN_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_FIELD_NUMBER: _ClassVar[int]
     JOIN_SWARM_FIELD_NUMBER: _ClassVar[int]
@@ -345,6 +369,7 @@ class BatchCommand(_message.Message):
     RESOLVE_FIELD_NUMBER: _ClassVar[int]
     REOPEN_FIELD_NUMBER: _ClassVar[int]
     CORRECT_OCCURRENCE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
     assign: AssignRequest
     transfer: TransferRequest
     join_swarm: JoinSwarmRequest
@@ -354,7 +379,8 @@ class BatchCommand(_message.Message):
     resolve: ResolveRequest
     reopen: ReopenRequest
     correct_occurrence: CorrectOccurrenceRequest
-    def __init__(self, assign: _Optional[_Union[AssignRequest, _Mapping]] = ..., transfer: _Optional[_Union[TransferRequest, _Mapping]] = ..., join_swarm: _Optional[_Union[JoinSwarmRequest, _Mapping]] = ..., leave_swarm: _Optional[_Union[LeaveSwarmRequest, _Mapping]] = ..., pause: _Optional[_Union[PauseRequest, _Mapping]] = ..., resume: _Optional[_Union[ResumeRequest, _Mapping]] = ..., resolve: _Optional[_Union[ResolveRequest, _Mapping]] = ..., reopen: _Optional[_Union[ReopenRequest, _Mapping]] = ..., correct_occurrence: _Optional[_Union[CorrectOccurrenceRequest, _Mapping]] = ...) -> None: ...
+    record_activity: RecordActivityRequest
+    def __init__(self, assign: _Optional[_Union[AssignRequest, _Mapping]] = ..., transfer: _Optional[_Union[TransferRequest, _Mapping]] = ..., join_swarm: _Optional[_Union[JoinSwarmRequest, _Mapping]] = ..., leave_swarm: _Optional[_Union[LeaveSwarmRequest, _Mapping]] = ..., pause: _Optional[_Union[PauseRequest, _Mapping]] = ..., resume: _Optional[_Union[ResumeRequest, _Mapping]] = ..., resolve: _Optional[_Union[ResolveRequest, _Mapping]] = ..., reopen: _Optional[_Union[ReopenRequest, _Mapping]] = ..., correct_occurrence: _Optional[_Union[CorrectOccurrenceRequest, _Mapping]] = ..., record_activity: _Optional[_Union[RecordActivityRequest, _Mapping]] = ...) -> None: ...
 
 class ExecuteBatchRequest(_message.Message):
     __slots__ = ("commands",)
@@ -455,7 +481,7 @@ class SubscribeResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("position", "case_id", "version", "occurred_at", "recorded_at", "actor", "command_id", "assigned", "transferred", "swarm_joined", "swarm_left", "paused", "resumed", "resolved", "reopened", "occurrence_corrected")
+    __slots__ = ("position", "case_id", "version", "occurred_at", "recorded_at", "actor", "command_id", "assigned", "transferred", "swarm_joined", "swarm_left", "paused", "resumed", "resolved", "reopened", "occurrence_corrected", "activity_recorded")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -472,6 +498,7 @@ class Event(_message.Message):
     RESOLVED_FIELD_NUMBER: _ClassVar[int]
     REOPENED_FIELD_NUMBER: _ClassVar[int]
     OCCURRENCE_CORRECTED_FIELD_NUMBER: _ClassVar[int]
+    ACTIVITY_RECORDED_FIELD_NUMBER: _ClassVar[int]
     position: int
     case_id: str
     version: int
@@ -488,7 +515,8 @@ class Event(_message.Message):
     resolved: Resolved
     reopened: Reopened
     occurrence_corrected: OccurrenceCorrected
-    def __init__(self, position: _Optional[int] = ..., case_id: _Optional[str] = ..., version: _Optional[int] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., command_id: _Optional[str] = ..., assigned: _Optional[_Union[Assigned, _Mapping]] = ..., transferred: _Optional[_Union[Transferred, _Mapping]] = ..., swarm_joined: _Optional[_Union[SwarmJoined, _Mapping]] = ..., swarm_left: _Optional[_Union[SwarmLeft, _Mapping]] = ..., paused: _Optional[_Union[Paused, _Mapping]] = ..., resumed: _Optional[_Union[Resumed, _Mapping]] = ..., resolved: _Optional[_Union[Resolved, _Mapping]] = ..., reopened: _Optional[_Union[Reopened, _Mapping]] = ..., occurrence_corrected: _Optional[_Union[OccurrenceCorrected, _Mapping]] = ...) -> None: ...
+    activity_recorded: ActivityRecorded
+    def __init__(self, position: _Optional[int] = ..., case_id: _Optional[str] = ..., version: _Optional[int] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., command_id: _Optional[str] = ..., assigned: _Optional[_Union[Assigned, _Mapping]] = ..., transferred: _Optional[_Union[Transferred, _Mapping]] = ..., swarm_joined: _Optional[_Union[SwarmJoined, _Mapping]] = ..., swarm_left: _Optional[_Union[SwarmLeft, _Mapping]] = ..., paused: _Optional[_Union[Paused, _Mapping]] = ..., resumed: _Optional[_Union[Resumed, _Mapping]] = ..., resolved: _Optional[_Union[Resolved, _Mapping]] = ..., reopened: _Optional[_Union[Reopened, _Mapping]] = ..., occurrence_corrected: _Optional[_Union[OccurrenceCorrected, _Mapping]] = ..., activity_recorded: _Optional[_Union[ActivityRecorded, _Mapping]] = ...) -> None: ...
 
 class Assigned(_message.Message):
     __slots__ = ("owner", "tier", "note")
@@ -593,3 +621,11 @@ class OccurrenceCorrected(_message.Message):
     reason: str
     note: str
     def __init__(self, corrects_version: _Optional[int] = ..., original_occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., corrected_occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ActivityRecorded(_message.Message):
+    __slots__ = ("activity", "note")
+    ACTIVITY_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    activity: str
+    note: str
+    def __init__(self, activity: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...

@@ -88,6 +88,11 @@ class LedgerServiceStub:
                 request_serializer=ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceRequest.SerializeToString,
                 response_deserializer=ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceResponse.FromString,
                 _registered_method=True)
+        self.RecordActivity = channel.unary_unary(
+                '/ownership.v1.LedgerService/RecordActivity',
+                request_serializer=ownership_dot_v1_dot_ledger__pb2.RecordActivityRequest.SerializeToString,
+                response_deserializer=ownership_dot_v1_dot_ledger__pb2.RecordActivityResponse.FromString,
+                _registered_method=True)
         self.ExecuteBatch = channel.unary_unary(
                 '/ownership.v1.LedgerService/ExecuteBatch',
                 request_serializer=ownership_dot_v1_dot_ledger__pb2.ExecuteBatchRequest.SerializeToString,
@@ -192,6 +197,13 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordActivity(self, request, context):
+        """Records an activity that moves neither owner nor status (allowed on a resolved case too).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExecuteBatch(self, request, context):
         """Runs many commands in order and writes every accepted one in one durable transaction. Each
         command gets its own result or error; a refused command does not stop the others.
@@ -277,6 +289,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.CorrectOccurrence,
                     request_deserializer=ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceRequest.FromString,
                     response_serializer=ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceResponse.SerializeToString,
+            ),
+            'RecordActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordActivity,
+                    request_deserializer=ownership_dot_v1_dot_ledger__pb2.RecordActivityRequest.FromString,
+                    response_serializer=ownership_dot_v1_dot_ledger__pb2.RecordActivityResponse.SerializeToString,
             ),
             'ExecuteBatch': grpc.unary_unary_rpc_method_handler(
                     servicer.ExecuteBatch,
@@ -556,6 +573,33 @@ class LedgerService:
             '/ownership.v1.LedgerService/CorrectOccurrence',
             ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceRequest.SerializeToString,
             ownership_dot_v1_dot_ledger__pb2.CorrectOccurrenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ownership.v1.LedgerService/RecordActivity',
+            ownership_dot_v1_dot_ledger__pb2.RecordActivityRequest.SerializeToString,
+            ownership_dot_v1_dot_ledger__pb2.RecordActivityResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -233,5 +233,21 @@ def test_every_event_class_has_a_class_version() -> None:
         for value in vars(Case).values()
         if isinstance(value, type) and issubclass(value, Case.Event) and value is not Case.Event
     ]
-    assert len(event_classes) == 9
+    assert len(event_classes) == 10
     assert all(cls.class_version >= 1 for cls in event_classes)
+
+
+def test_an_activity_is_recorded_in_any_state_and_moves_nothing() -> None:
+    # Real logs keep working a case after resolution (a closure, a note): the activity is kept,
+    # the resolved case stays resolved with its owner, and only Reopen brings it back.
+    case = opened()
+    case.resolve("fixed", "", by("resolve"))
+    case.collect_events()
+    assert case.record_activity("Closed", "closed by the service desk", by("close"))
+    [event] = case.collect_events()
+    assert isinstance(event, Case.ActivityRecorded) and event.activity == "Closed"
+    assert (case.status, case.owner) == (CaseStatus.RESOLVED, ALICE)
+    refused(
+        Rule.CASE_RESOLVED,
+        lambda: case.transfer(BOB, TransferReason.OTHER, None, "", None, False, by()),
+    )

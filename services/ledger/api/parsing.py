@@ -171,6 +171,13 @@ def reopen(request: pb.ReopenRequest, limits: Limits) -> c.Command:
     return _Fields(request, limits).build(c.Reopen, reason=request.reason, note=request.note)
 
 
+def record_activity(request: pb.RecordActivityRequest, limits: Limits) -> c.Command:
+    f = _Fields(request, limits)
+    if not request.activity:
+        f.violations.append(FieldViolation("activity", "is required"))
+    return f.build(c.RecordActivity, activity=request.activity, note=request.note)
+
+
 def correct_occurrence(request: pb.CorrectOccurrenceRequest, limits: Limits) -> c.Command:
     f = _Fields(request, limits)
     if request.corrects_version < 1:
@@ -199,6 +206,7 @@ PARSERS: dict[str, Callable[[Any, Limits], c.Command]] = {
     "resolve": resolve,
     "reopen": reopen,
     "correct_occurrence": correct_occurrence,
+    "record_activity": record_activity,
 }
 
 

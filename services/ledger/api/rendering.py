@@ -123,6 +123,10 @@ def event(recorded: RecordedEvent) -> pb.Event:
             )
         case Case.Reopened():
             message.reopened.CopyFrom(pb.Reopened(reason=e.reason, note=e.note))
+        case Case.ActivityRecorded():
+            message.activity_recorded.CopyFrom(
+                pb.ActivityRecorded(activity=e.activity, note=e.note)
+            )
         case Case.OccurrenceCorrected():
             message.occurrence_corrected.CopyFrom(
                 pb.OccurrenceCorrected(
@@ -192,6 +196,8 @@ def request_for(command: c.Command) -> Any:
             )
         case c.Reopen():
             return pb.ReopenRequest(**common, reason=command.reason, note=command.note)
+        case c.RecordActivity():
+            return pb.RecordActivityRequest(**common, activity=command.activity, note=command.note)
         case c.CorrectOccurrence():
             return pb.CorrectOccurrenceRequest(
                 **common,
@@ -213,6 +219,7 @@ BATCH_FIELDS = {
     "Resolve": "resolve",
     "Reopen": "reopen",
     "CorrectOccurrence": "correct_occurrence",
+    "RecordActivity": "record_activity",
 }
 
 

@@ -154,6 +154,13 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
     def Reopen(self, request: pb.ReopenRequest, context: grpc.ServicerContext) -> pb.ReopenResponse:
         return pb.ReopenResponse(result=self._execute(parsing.reopen, request, context))
 
+    def RecordActivity(
+        self, request: pb.RecordActivityRequest, context: grpc.ServicerContext
+    ) -> pb.RecordActivityResponse:
+        return pb.RecordActivityResponse(
+            result=self._execute(parsing.record_activity, request, context)
+        )
+
     def CorrectOccurrence(
         self, request: pb.CorrectOccurrenceRequest, context: grpc.ServicerContext
     ) -> pb.CorrectOccurrenceResponse:

@@ -118,6 +118,12 @@ class Reopen(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecordActivity(Command):
+    activity: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CorrectOccurrence(Command):
     """Record when an earlier event of the case really happened (a compensating event)."""
 

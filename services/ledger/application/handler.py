@@ -283,6 +283,8 @@ def decide(case: Case | None, command: c.Command, now: datetime) -> Case:
             case.resolve(command.resolution_code, command.note, provenance)
         case c.Reopen():
             case.reopen(command.reason, command.note, provenance)
+        case c.RecordActivity():
+            case.record_activity(command.activity, command.note, provenance)
         case c.CorrectOccurrence():
             case.correct_occurrence(
                 command.corrects_version,

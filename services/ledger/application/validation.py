@@ -13,7 +13,7 @@ from services.ledger.application.errors import FieldViolation
 from services.ledger.domain.values import Owner
 
 ID_FIELDS = frozenset({"case_id", "command_id", "actor", "agent_id", "group_id"})
-TEXT_FIELDS = frozenset({"note", "reason", "resolution_code"})
+TEXT_FIELDS = frozenset({"note", "reason", "resolution_code", "activity"})
 REQUIRED_FIELDS = frozenset({"case_id", "command_id", "actor"})
 TIME_FIELDS = frozenset({"occurred_at", "corrected_occurred_at"})
 

@@ -188,6 +188,17 @@ class Case(BaseAggregate[str]):
             aggregate.occurred_at_of[self.corrects_version] = self.corrected_occurred_at
             aggregate.corrections.add(self.originator_version)
 
+    class ActivityRecorded(Event):
+        """Something happened on the case that moved neither its owner nor its status.
+
+        Real support logs record many such steps (a note, a closure after resolution, a status
+        the ledger has no word for). Keeping them keeps the case's event times true: its duration
+        runs to its last activity. Allowed in any state, resolved included, and changes nothing.
+        """
+
+        activity: str
+        note: str
+
     def __init__(self, owner: Owner, tier: Tier | None, **_provenance_and_note: object) -> None:
         self.chain_hash = GENESIS  # the hash of the case's last event, once it has one
         self.occurred_at_of: dict[int, datetime] = {}  # by version, corrections applied
@@ -395,6 +406,12 @@ class Case(BaseAggregate[str]):
             reason=reason,
             note=note,
             **provenance.as_event_kwargs(),
+        )
+        return True
+
+    def record_activity(self, activity: str, note: str, provenance: Provenance) -> bool:
+        self.trigger_event(
+            self.ActivityRecorded, activity=activity, note=note, **provenance.as_event_kwargs()
         )
         return True
 
