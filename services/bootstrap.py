@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ownership.v1 import audit_pb2_grpc, query_pb2, query_pb2_grpc
+from ownership.v1 import audit_pb2_grpc, ledger_pb2_grpc, query_pb2, query_pb2_grpc
 from services.audit.api import SERVICE_NAME as AUDIT_SERVICE_NAME
 from services.audit.api import AuditServicer
 from services.audit.checkpoints import Checkpointer, CheckpointTable
 from services.audit.service import Auditor
-from services.ledger.api.server import LedgerServer
+from services.itsm.importer import CommandSink, GrpcSink, InProcessSink
+from services.ledger.api.server import LedgerServer, channel
 from services.ledger.api.servicer import LedgerServicer
 from services.ledger.application.group_commit import GroupCommitWriter
 from services.ledger.application.handler import CaseCommandHandler
@@ -134,3 +137,53 @@ def build_ledger(settings: Settings) -> Ledger:
         # The process that follows the global order also seals it (services/audit/checkpoints.py).
         ledger.checkpointer = Checkpointer(store, CheckpointTable(store))
     return ledger
+
+
+@dataclass
+class ImportTarget:
+    """Where an import sends its commands, and how to wait until the read models include them.
+
+    ``make_current(last_position)`` returns False when this process cannot tell (a remote
+    server's projector keeps its own read models current).
+    """
+
+    sink: CommandSink
+    make_current: Callable[[int], bool]
+
+
+@contextmanager
+def open_import_target(settings: Settings, via: str, target: str | None) -> Iterator[ImportTarget]:
+    """``inprocess``: the application handler here, then this process's projector catches up.
+    ``grpc``: a server's ImportEvents stream — ``target``'s, or an embedded server's (with its
+    projector, which the import then waits for)."""
+    if via == "inprocess":
+        store = build_store(settings)
+        readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
+        try:
+            handler = CaseCommandHandler(store, settings.limits())
+            projector = build_projector(settings, store, readmodels)
+            yield ImportTarget(
+                InProcessSink(handler, settings.import_batch_commands),
+                lambda _position: projector.catch_up() >= 0,
+            )
+        finally:
+            readmodels.close()
+            store.close()
+        return
+    if via != "grpc":
+        raise ValueError(f"unknown import path {via!r}; inprocess or grpc")
+    if target is not None:
+        with channel(target) as chan:
+            yield ImportTarget(GrpcSink(ledger_pb2_grpc.LedgerServiceStub(chan)), lambda _: False)
+        return
+    embedded = build_ledger(settings.model_copy(update={"port": 0, "host": "127.0.0.1"})).start()
+    try:
+        live = embedded.projector
+        assert live is not None
+        with channel(f"127.0.0.1:{embedded.server.port}") as chan:
+            yield ImportTarget(
+                GrpcSink(ledger_pb2_grpc.LedgerServiceStub(chan)),
+                lambda position: live.wait_for_position(position, timeout=24 * 3600),
+            )
+    finally:
+        embedded.stop(grace=1)

@@ -17,6 +17,7 @@ from typing import Any
 
 from services.ledger.domain.case import Case
 from services.ledger.domain.values import PauseReason
+from services.projector import casefacts
 from services.projector.corrections import as_corrected
 from services.projector.credit import CreditEntry, CreditPolicy, credit_entries
 from services.projector.database import Cursor
@@ -67,6 +68,7 @@ TABLES: dict[str, str] = {
         "kind TEXT NOT NULL, resolution_seq INTEGER NOT NULL, at_us BIGINT NOT NULL"
     ),
     "tracking": "name TEXT PRIMARY KEY, position BIGINT NOT NULL",
+    casefacts.TABLE: casefacts.COLUMNS,
 }
 
 INDEXES: dict[str, list[str]] = {
@@ -76,7 +78,9 @@ INDEXES: dict[str, list[str]] = {
     "credit": ["case_id", "agent_id", "group_id"],
 }
 
-PER_CASE_TABLES = ("current", "tenure", "swarm", "pause", "handoff", "handover", "credit")
+PER_CASE_TABLES = (
+    "current", "tenure", "swarm", "pause", "handoff", "handover", "credit", casefacts.TABLE
+)  # fmt: skip
 
 
 def table(name: str, generation: str = "") -> str:
@@ -185,6 +189,7 @@ def case_rows(
                 for seq, p in enumerate(timeline.pauses, start=1)
             ],
             **_handoff_rows(timeline),
+            casefacts.TABLE: casefacts.case_fact_rows(timeline, as_corrected(in_order)),
             **(
                 {"credit": [_credit_row(e) for e in credit_entries(timeline, policies)]}
                 if with_credit

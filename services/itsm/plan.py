@@ -1,0 +1,214 @@
+"""Rows of one case → ledger commands, in the case's canonical order.
+
+Order inside a case: timestamp, then the log's own sequence column (if the mapping names one),
+then file order. Each row becomes the commands that say what it changed, all at the row's time:
+
+- the first row that names an owner → ``Assign``; rows before it are noise (the case has no
+  owner yet, so the ledger has no case to hold them);
+- a row naming another owner than the current one → ``Transfer`` (person and group both kept:
+  a missing person with a group named is that group's queue; a row naming neither level names
+  no owner and moves nothing);
+- a waiting status → ``Pause`` with the mapping's typed reason (a different waiting reason
+  while paused: ``Resume`` then ``Pause``); active work while paused → ``Resume``;
+- a resolving status → ``Resolve``; on a resolved case, active work (if the mapping says work
+  reopens) or an explicit reopening status → ``Reopen`` first, then the row's other effects;
+- a row that changes nothing → ``RecordActivity`` with the status, so every row is one event
+  or more and the case's times stay those of the log.
+
+On a resolved case nobody holds the case, so an owner named by a row that does not reopen it is
+not a handover: the row is kept as an activity and counted (``owner named on a resolved case``).
+``command_id`` = ``<format>:<case>:<row time, epoch s>:<tie>:<step>`` where ``tie`` is the
+sequence value (if any) and the row's rank among the case's rows with the same time: the same
+file imported again sends the same ids and adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from services.itsm.mapping import ColumnMapping, StatusKind
+from services.itsm.readers import Row
+from services.ledger.application import commands as c
+from services.ledger.domain.values import Owner, PauseReason, TransferReason
+from services.projector.casefacts import source_note
+
+NOISE_BEFORE_OWNER = "row before the case's first owner"
+NOISE_RESOLVED_OWNER = "owner named on a resolved case (kept as activity)"
+NOISE_REOPEN_OPEN = "reopening of a case that is not resolved (kept as activity)"
+NOISE_BAD_TIME = "unreadable time"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    case_id: str
+    at: datetime
+    sequence: tuple[int, str] | None
+    index: int  # file order
+    owner: Owner | None
+    status: str
+    note: str
+
+
+@dataclass
+class PlanSummary:
+    rows: int = 0
+    cases: int = 0
+    rows_planned: int = 0
+    noise: Counter[str] = field(default_factory=Counter)
+
+
+def source_rows(
+    rows: Iterable[Row], mapping: ColumnMapping, summary: PlanSummary
+) -> Iterator[SourceRow]:
+    for index, row in enumerate(rows):
+        summary.rows += 1
+        try:
+            at = mapping.parse_time(row[mapping.time].strip())
+        except ValueError:
+            summary.noise[NOISE_BAD_TIME] += 1
+            continue
+        status = "/".join(row.get(column, "").strip() for column in mapping.status)
+        yield SourceRow(
+            case_id=row[mapping.case].strip(),
+            at=at,
+            sequence=_sequence(row, mapping),
+            index=index,
+            owner=_owner(row, mapping, status),
+            status=status,
+            note=source_note([(k, row.get(k, "").strip()) for k in mapping.keep])
+            if mapping.keep
+            else "",
+        )
+
+
+def _sequence(row: Row, mapping: ColumnMapping) -> tuple[int, str] | None:
+    if mapping.sequence is None:
+        return None
+    value = row.get(mapping.sequence, "").strip()
+    if mapping.sequence_is_number and value.lstrip("-").isdigit():
+        return (int(value), "")
+    return (len(value), value)  # fixed-width codes order as text; shorter first otherwise
+
+
+def _owner(row: Row, mapping: ColumnMapping, status: str) -> Owner | None:
+    if mapping.owner_statuses is not None and status not in mapping.owner_statuses:
+        return None
+    person = _present(row, mapping.person, mapping)
+    group = _present(row, mapping.group, mapping)
+    if not person and not group:
+        return None
+    return Owner(agent_id=person, group_id=group)
+
+
+def _present(row: Row, column: str | None, mapping: ColumnMapping) -> str:
+    if column is None:
+        return ""
+    value = row.get(column, "").strip()
+    return "" if value in mapping.missing else value
+
+
+def canonical(rows: list[SourceRow]) -> list[SourceRow]:
+    return sorted(rows, key=lambda r: (r.at, r.sequence or (0, ""), r.index))
+
+
+def group_by_case(rows: Iterable[SourceRow]) -> dict[str, list[SourceRow]]:
+    cases: dict[str, list[SourceRow]] = {}
+    for row in rows:
+        cases.setdefault(row.case_id, []).append(row)
+    return cases
+
+
+@dataclass
+class _State:
+    owner: Owner | None = None
+    paused: PauseReason | None = None
+    resolved: bool = False
+
+
+def case_commands(
+    case_id: str, rows: list[SourceRow], mapping: ColumnMapping, summary: PlanSummary
+) -> list[c.Command]:
+    """The commands of one case's rows (``rows`` in any order)."""
+    summary.cases += 1
+    state = _State()
+    out: list[c.Command] = []
+    ties: Counter[datetime] = Counter()
+    for row in canonical(rows):
+        ties[row.at] += 1
+        # The rank among same-time rows keeps ids unique even where the sequence repeats.
+        sequence = f"{row.sequence[1] or row.sequence[0]}-" if row.sequence else ""
+        tie = f"{sequence}{ties[row.at]}"
+        row_id = f"{mapping.name}:{case_id}:{int(row.at.timestamp())}:{tie}"
+        planned = _row_commands(row, mapping, state, summary)
+        if planned is None:
+            continue
+        summary.rows_planned += 1
+        common = {"case_id": case_id, "actor": f"import:{mapping.name}", "occurred_at": row.at}
+        for step, (factory, specific) in enumerate(planned, start=1):
+            out.append(factory(command_id=f"{row_id}:{step}", **common, **specific))  # type: ignore[arg-type]
+    return out
+
+
+Planned = list[tuple[type[c.Command], dict[str, Any]]]
+
+
+def _row_commands(
+    row: SourceRow, mapping: ColumnMapping, state: _State, summary: PlanSummary
+) -> Planned | None:
+    kind = mapping.kind_of(row.status)
+    note = row.note
+    if state.owner is None:
+        if row.owner is None:
+            summary.noise[NOISE_BEFORE_OWNER] += 1
+            return None
+        state.owner = row.owner
+        planned: Planned = [(c.Assign, {"owner": row.owner, "note": note})]
+        planned += _status_effects(kind, mapping, row, state, note)
+        return planned
+
+    planned = []
+    reopens = kind is StatusKind.REOPEN or (
+        kind in (StatusKind.WORK, StatusKind.WAIT) and mapping.work_reopens
+    )
+    if state.resolved:
+        if not reopens:
+            if row.owner is not None and row.owner != state.owner:
+                summary.noise[NOISE_RESOLVED_OWNER] += 1
+            return [(c.RecordActivity, {"activity": row.status, "note": note})]
+        planned.append((c.Reopen, {"reason": row.status, "note": note}))
+        state.resolved = False
+    elif kind is StatusKind.REOPEN:
+        summary.noise[NOISE_REOPEN_OPEN] += 1
+    if row.owner is not None and row.owner != state.owner:
+        planned.append(
+            (c.Transfer, {"to_owner": row.owner, "reason": TransferReason.OTHER, "note": note})
+        )
+        state.owner = row.owner
+    planned += _status_effects(kind, mapping, row, state, note)
+    return planned or [(c.RecordActivity, {"activity": row.status, "note": note})]
+
+
+def _status_effects(
+    kind: StatusKind, mapping: ColumnMapping, row: SourceRow, state: _State, note: str
+) -> Planned:
+    if kind is StatusKind.WAIT:
+        reason = mapping.waiting[row.status]
+        if state.paused is reason:
+            return []
+        planned: Planned = []
+        if state.paused is not None:
+            planned.append((c.Resume, {"note": note}))
+        state.paused = reason
+        return [*planned, (c.Pause, {"reason": reason, "note": note})]
+    if kind is StatusKind.WORK and state.paused is not None:
+        state.paused = None
+        return [(c.Resume, {"note": note})]
+    if kind is StatusKind.RESOLVE:
+        state.paused = None
+        state.resolved = True
+        return [(c.Resolve, {"resolution_code": row.status, "note": note})]
+    return []
