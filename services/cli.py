@@ -26,6 +26,7 @@ from services.itsm.mapping import PRESETS, load_mapping
 from services.ledger.api.server import channel
 from services.projector.credit import POLICIES
 from services.projector.database import ReadModelDatabase
+from services.projector.leadership import run_elected
 from services.projector.projector import rebuild
 from services.reports.figures import ownership_figures
 from services.settings import Settings
@@ -81,10 +82,20 @@ def project(args: argparse.Namespace) -> int:
             elapsed = time.monotonic() - started
             print(f"rebuilt read models from {count} events in {elapsed:.1f}s")
             return 0
-        projector = build_projector(settings, store, readmodels)
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        if readmodels.is_postgres:
+            # Any number of replicas: the one holding the leader lock applies, the others wait.
+            run_elected(
+                settings.resolved_readmodel_url(),
+                lambda fenced: build_projector(settings, store, fenced),
+                stop,
+                poll_seconds=settings.projector_leader_poll_seconds,
+                wake=store.wake_waiters,
+            )
+            return 0
+        projector = build_projector(settings, store, readmodels)
         log.info("projector following from position %d", projector.position)
         projector.run(stop)
         log.info("projector stopped at position %d", projector.position)

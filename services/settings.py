@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         description="how long a batch waits for stragglers when callers are concurrent (µs)",
     )
     projector_batch_size: int = Field(1000, ge=1, description="most events per projector commit")
+    projector_leader_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="how often a standby projector tries to take the leader lock (PostgreSQL)",
+    )
     overstay_targets: dict[str, float] = Field(
         default_factory=lambda: {"default": 8 * 3600.0},
         description='seconds a tenure may last, by "group:ID", "tier:L1" or "default"',

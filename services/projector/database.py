@@ -12,10 +12,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg import sql
+
+from services.ledger.infrastructure.postgres_url import parse_postgres_url
 
 
 class Cursor(Protocol):
@@ -108,9 +110,9 @@ class ReadModelDatabase:
         self._opened: list[Any] = []  # every thread's connection, so close() reaches them all
         self._opened_lock = threading.Lock()
         if self.is_postgres:
-            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-            self.schema = query.pop("schema", "readmodels")
-            self._conninfo = parts._replace(query="").geturl()
+            postgres = parse_postgres_url(url)  # several hosts and libpq options included
+            self.schema = postgres.params.get("schema", "readmodels")
+            self._conninfo = postgres.conninfo()
             with psycopg.connect(self._conninfo, autocommit=True) as conn:
                 conn.execute(
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))

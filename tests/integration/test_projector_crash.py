@@ -233,10 +233,15 @@ def tracked_position(server_url: str, schema: str) -> int:
 
 
 def start_project(
-    ledger_url: str, readmodel_url: str, log_path: Path, *extra: str
+    ledger_url: str,
+    readmodel_url: str,
+    log_path: Path,
+    *extra: str,
+    settings: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     env["LEDGER_PROJECTOR_BATCH_SIZE"] = "50"
+    env.update(settings or {})
     command = [
         ledger_executable(),
         "project",

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -31,6 +31,7 @@ from services.ledger.application.ports import (
     StoredCommand,
 )
 from services.ledger.domain.case import Case
+from services.ledger.infrastructure.postgres_url import PostgresUrl, parse_postgres_url
 from services.ledger.infrastructure.recorders import (
     LedgerRecorder,
     PostgresLedgerRecorder,
@@ -71,23 +72,26 @@ def persistence_env(database_url: str, pool_size: int) -> dict[str, str]:
             "SQLITE_LOCK_TIMEOUT": "30",
         }
     if parts.scheme in ("postgresql", "postgres"):
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        url = parse_postgres_url(database_url)
         return common | {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "APPLICATION_RECORDER_TOPIC": get_topic(PostgresLedgerRecorder),
-            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_SCHEMA": query.get("schema", "public"),
+            # Tables are made once the pool knows the URL's libpq options (EventsourcingStore).
+            "CREATE_TABLE": "n",
+            "POSTGRES_DBNAME": url.dbname,
+            # Several hosts (failover) travel as libpq's comma-separated lists.
+            "POSTGRES_HOST": url.host_list,
+            "POSTGRES_PORT": url.port_list,
+            "POSTGRES_USER": url.user,
+            "POSTGRES_PASSWORD": url.password,
+            "POSTGRES_SCHEMA": url.params.get("schema", "public"),
             # A few connections up front, more on demand up to pool_size: with group commit one
             # writer connection carries every unary command, and pools opened at full size (per
             # process, per test server) soon exhaust a shared server's max_connections.
             "POSTGRES_POOL_SIZE": str(min(pool_size, WARM_CONNECTIONS)),
             "POSTGRES_MAX_OVERFLOW": str(max(pool_size - WARM_CONNECTIONS, 0)),
-            "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "10"),
-            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "5"),
+            "POSTGRES_LOCK_TIMEOUT": url.params.get("lock_timeout", "10"),
+            "POSTGRES_CONNECT_TIMEOUT": url.params.get("connect_timeout", "5"),
             # No pre-ping: it costs a round trip per checkout, and a dead connection already
             # surfaces as OperationalError, which the recorder retries (idempotently).
             "POSTGRES_PRE_PING": "n",
@@ -133,8 +137,10 @@ class EventsourcingStore:
     def __init__(self, database_url: str, pool_size: int = 8, cache_size: int = 10_000) -> None:
         self.database_url = database_url
         env = persistence_env(database_url, pool_size)
+        postgres = None
         if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
-            _create_schema(env)
+            postgres = parse_postgres_url(database_url)
+            _create_schema(postgres)
         # Settings come only from the URL: stray POSTGRES_* variables in the process must not win.
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k in env}
         try:
@@ -142,6 +148,12 @@ class EventsourcingStore:
         finally:
             os.environ.update(saved)
         self.recorder = cast(LedgerRecorder, self.app.recorder)
+        if postgres is not None:
+            # The library passes no libpq options through (target_session_attrs for failover,
+            # sslmode…): give them to its pool before the pool opens its first connection.
+            datastore = cast(PostgresLedgerRecorder, self.recorder).datastore
+            cast(dict[str, object], datastore.pool.kwargs).update(postgres.libpq_options())
+            cast(PostgresLedgerRecorder, self.recorder).create_table()
         self._cache = CaseCache(cache_size)
         self.is_postgres = isinstance(self.recorder, PostgresLedgerRecorder)
         self._appended = threading.Condition()
@@ -149,7 +161,7 @@ class EventsourcingStore:
         self._listener: threading.Thread | None = None
         self._closing = threading.Event()
         self.recorder_channel = getattr(self.recorder, "channel_name", "")
-        self.conninfo = _conninfo(env) if self.is_postgres else ""
+        self.conninfo = postgres.conninfo() if postgres is not None else ""
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -317,29 +329,15 @@ class EventsourcingStore:
         self.app.close()
 
 
-def _create_schema(env: dict[str, str]) -> None:
-    if env["POSTGRES_SCHEMA"] == "public":
+def _create_schema(url: PostgresUrl) -> None:
+    schema = url.params.get("schema", "public")
+    if schema == "public":
         return
     try:
-        with psycopg.connect(_conninfo(env), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    sql.Identifier(env["POSTGRES_SCHEMA"])
-                )
-            )
+        with psycopg.connect(url.conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     except psycopg.OperationalError as exc:
         raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
-
-
-def _conninfo(env: dict[str, str]) -> str:
-    return psycopg.conninfo.make_conninfo(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"],
-        connect_timeout=env["POSTGRES_CONNECT_TIMEOUT"],
-    )
 
 
 @contextmanager
