@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run demo test lint proto proto-check bench bench-verify bench-itsm clean
+.PHONY: run demo test lint proto proto-check bench bench-verify bench-itsm failover clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -42,6 +42,9 @@ bench-verify: $(VENV)/.synced  ## `ledger verify` over 1M events on PostgreSQL v
 bench-itsm: $(VENV)/.synced  ## the four real ITSM logs on PostgreSQL (ITSM_DATA=folder of the logs); figures + times vs pm4py
 	$(UV) sync --frozen --python $(PYTHON) --extra dev --extra pm4py
 	$(VENV)/bin/python -m bench.itsm_bench --data "$(or $(ITSM_DATA),$(LEDGER_ITSM_DATA))" $(BENCH_ARGS)
+
+failover: $(VENV)/.synced  ## PostgreSQL failover under load (part of make test): prints the window and counts
+	$(VENV)/bin/pytest tests/integration/test_failover.py -q -s
 
 proto: $(VENV)/.synced  ## regenerate ownership/ from proto/
 	$(VENV)/bin/python scripts/generate_protos.py

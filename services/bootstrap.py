@@ -75,10 +75,10 @@ class Ledger:
         self.store.close()
 
 
-def build_store(settings: Settings) -> EventsourcingStore:
+def build_store(settings: Settings, pool_size: int | None = None) -> EventsourcingStore:
     return EventsourcingStore(
         settings.database_url,
-        pool_size=settings.pool_size,
+        pool_size=settings.pool_size if pool_size is None else pool_size,
         cache_size=settings.aggregate_cache_size,
     )
 

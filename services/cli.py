@@ -71,7 +71,9 @@ def project(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.readmodel_url:
         settings = settings.model_copy(update={"readmodel_url": args.readmodel_url})
-    store = build_store(settings)
+    # The projector reads the ledger on one thread: a pool sized for gRPC workers would hold
+    # dozens of idle PostgreSQL connections per replica.
+    store = build_store(settings, pool_size=2)
     readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
     try:
         if args.rebuild:

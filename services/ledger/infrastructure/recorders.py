@@ -221,6 +221,18 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "COPY {schema}.{events} (originator_id, originator_version, topic, state) "
             "FROM STDIN (FORMAT BINARY)"
         ).format(schema=schema, events=events)
+        # Under the table lock: the next position is the last committed one plus one. A sequence
+        # alone skips values whenever its drawn numbers are not committed — a transaction cut off
+        # between insert and commit, a crash, and every failover (a standby's copy of a sequence
+        # runs up to 32 values ahead of the last one used, as PostgreSQL logs it in advance).
+        self.close_gap_statement = SQL(
+            "SELECT setval(pg_get_serial_sequence({table}, 'notification_id'), "
+            "coalesce(max(notification_id), 0) + 1, false) FROM {schema}.{events}"
+        ).format(
+            table=Literal(f"{self.datastore.schema}.{events_table_name}"),
+            schema=schema,
+            events=events,
+        )
         self.last_position_statement = SQL(
             "SELECT currval(pg_get_serial_sequence({table}, 'notification_id')) AS last"
         ).format(table=Literal(f"{self.datastore.schema}.{events_table_name}"))
@@ -299,9 +311,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 return []
             self._lock_table(curs)
             # Under the table lock no other writer can move a case, so checking versions here
-            # refuses a lost race before the insert draws positions from the sequence: a refused
-            # append leaves no hole in the global order.
+            # refuses a lost race before the insert draws positions from the sequence, and the
+            # sequence restarts right after the last committed position: no hole in the global
+            # order, whatever happened to earlier transactions or to the previous primary.
             self._refuse_taken_versions(curs, stored_events)
+            curs.execute(self.close_gap_statement, prepare=True)
             self._notify_channel(curs)
             return self._copy_stored_events(curs, stored_events)
 
