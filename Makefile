@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run demo test lint proto proto-check bench bench-verify bench-itsm failover clean
+.PHONY: run demo test lint proto proto-check bench bench-verify bench-itsm failover validate-deploy clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -26,11 +26,15 @@ demo: $(VENV)/.synced  ## an L1 -> L2 warm handoff, an L3 swarm, a pause and a r
 test: $(VENV)/.synced  ## unit, integration (SQLite and PostgreSQL) and end-to-end tests
 	$(VENV)/bin/pytest
 
-lint: $(VENV)/.synced proto-check  ## ruff, mypy --strict, buf lint, generated code up to date
+lint: $(VENV)/.synced proto-check  ## ruff, mypy --strict, buf lint, generated code up to date, deploy/ valid
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy services
 	$(VENV)/bin/buf lint
+	$(VENV)/bin/python scripts/validate_deploy.py
+
+validate-deploy: $(VENV)/.synced  ## compose and Kubernetes manifests against the schemas in deploy/schemas/
+	$(VENV)/bin/python scripts/validate_deploy.py
 
 bench: $(VENV)/.synced  ## benchmarks on PostgreSQL (LEDGER_BENCH_DATABASE_URL); tables + bench/results/*.json
 	$(VENV)/bin/python -m bench.write_bench $(BENCH_ARGS)
