@@ -145,6 +145,10 @@ BEGIN
         RAISE EXCEPTION 'versions of % were taken by a concurrent writer', taken
             USING ERRCODE = 'unique_violation';
     END IF;
+    -- Positions restart right after the last committed one: no hole after a cut-off
+    -- transaction, a crash or a failover (see close_gap_statement).
+    PERFORM setval(pg_get_serial_sequence({events_name}, 'notification_id'),
+                   coalesce((SELECT max(notification_id) FROM {schema}.{events}), 0) + 1, false);
     PERFORM pg_notify({channel}, '');
     RETURN QUERY
         INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)
@@ -261,6 +265,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 events=events,
                 lock_timeout=Literal(f"{self.datastore.lock_timeout}s"),
                 channel=Literal(self.channel_name),
+                events_name=Literal(f"{self.datastore.schema}.{events_table_name}"),
             )
         )
         self.creation_lock_statement = SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
