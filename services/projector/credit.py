@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
+from typing import NamedTuple
 
 from services.ledger.domain.values import Owner, SwarmRole
 from services.projector.timeline import CaseTimeline, Resolution, Span
@@ -54,9 +55,12 @@ def default_is_bot(agent_id: str) -> bool:
     return agent_id.startswith("bot:") or agent_id.endswith(("[bot]", "-bot"))
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Party:
-    """Who is credited: a person in the group they worked the case in, or a group queue."""
+class Party(NamedTuple):
+    """Who is credited: a person in the group they worked the case in, or a group queue.
+
+    A named tuple, not a dataclass: parties are dictionary keys and sort keys in every share, and
+    a tuple hashes and compares in C.
+    """
 
     agent_id: str
     group_id: str
@@ -426,32 +430,61 @@ def credit_entries(
     resolution, policy label, credits before reversals, then party. A policy listed twice (same
     label) counts once.
     """
-    chosen = {p.label: p for p in policies}
+    chosen = chosen_policies(policies)
     entries: list[CreditEntry] = []
     for resolution in sorted(timeline.resolutions, key=lambda r: r.seq):
-        involvement = Involvement.of(timeline, resolution, is_bot)
-        for label in sorted(chosen):
-            policy = chosen[label]
-            shares = sorted(policy.shares_of(involvement).items())
-            # The credit itself at the resolution; when a reopening undid it, the same amounts
-            # negated at the reopening (never before the resolution, whatever the clocks say).
-            postings: list[tuple[datetime, float, str | None]] = [(resolution.at, 1.0, None)]
-            if resolution.reopened_at is not None:
-                postings.append((max(resolution.reopened_at, resolution.at), -1.0, REVERSAL))
-            for at, sign, posting_kind in postings:
-                entries.extend(
-                    CreditEntry(
-                        timeline.case_id,
-                        policy.name,
-                        policy.version,
-                        party,
-                        sign * amount,
-                        posting_kind or kind,
-                        resolution.seq,
-                        at,
-                    )
-                    for (party, kind), amount in shares
+        shares = resolution_shares(timeline, resolution, chosen, is_bot)
+        entries.extend(posted_entries(timeline.case_id, resolution, shares))
+    return entries
+
+
+PolicyShares = list[tuple[CreditPolicy, list[tuple[tuple[Party, str], float]]]]
+
+
+def chosen_policies(policies: Iterable[CreditPolicy]) -> list[CreditPolicy]:
+    """``policies`` once per label, in label order (the order entries are posted in)."""
+    chosen = {p.label: p for p in policies}
+    return [chosen[label] for label in sorted(chosen)]
+
+
+def resolution_shares(
+    timeline: CaseTimeline,
+    resolution: Resolution,
+    chosen: list[CreditPolicy],
+    is_bot: IsBot = default_is_bot,
+) -> PolicyShares:
+    """Each policy's sorted shares of one resolution (``chosen`` as ``chosen_policies`` gives).
+
+    They depend only on what happened by the resolution's event time, so a caller that sees the
+    case's later events arrive in event-time order may keep them.
+    """
+    involvement = Involvement.of(timeline, resolution, is_bot)
+    return [(policy, list(policy.shares_of(involvement).items())) for policy in chosen]  # sorted
+
+
+def posted_entries(case_id: str, resolution: Resolution, shares: PolicyShares) -> list[CreditEntry]:
+    """The entries of one resolution: its shares at the resolution and, when a reopening undid
+    it, the same amounts negated at the reopening (never before the resolution, whatever the
+    clocks say)."""
+    postings: list[tuple[datetime, float, str | None]] = [(resolution.at, 1.0, None)]
+    if resolution.reopened_at is not None:
+        postings.append((max(resolution.reopened_at, resolution.at), -1.0, REVERSAL))
+    entries: list[CreditEntry] = []
+    for policy, policy_shares in shares:
+        for at, sign, posting_kind in postings:
+            entries.extend(
+                CreditEntry(
+                    case_id,
+                    policy.name,
+                    policy.version,
+                    party,
+                    sign * amount,
+                    posting_kind or kind,
+                    resolution.seq,
+                    at,
                 )
+                for (party, kind), amount in policy_shares
+            )
     return entries
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
@@ -18,6 +19,16 @@ import psycopg
 from psycopg import sql
 
 from services.ledger.infrastructure.postgres_url import parse_postgres_url
+
+
+@dataclass(frozen=True, slots=True)
+class TableShape:
+    """A table's columns (names and SQL types, in order) and how many leading ones are its key."""
+
+    name: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    key_width: int  # 0: no key, rows are only ever appended
 
 
 class Cursor(Protocol):
@@ -35,6 +46,18 @@ class Cursor(Protocol):
 
     def insert_rows(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
         """Append rows (full width, in column order) to ``table`` as fast as the database allows."""
+        ...
+
+    def upsert_rows(
+        self, table: str, shape: TableShape, rows: Sequence[Sequence[Any]], *, stored: int
+    ) -> None:
+        """Write rows (full width); each of the first ``stored`` replaces the stored row with its
+        key, the others are new."""
+        ...
+
+    def pipeline(self, rows: int) -> AbstractContextManager[Any]:
+        """Around writes of up to ``rows`` rows per table: send them without waiting for each
+        statement's answer where the database can (PostgreSQL, few rows: lower latency)."""
         ...
 
 
@@ -62,6 +85,32 @@ class _SqliteCursor:
             marks = ", ".join("?" for _ in rows[0])
             self._cursor.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
 
+    def upsert_rows(
+        self, table: str, shape: TableShape, rows: Sequence[Sequence[Any]], *, stored: int
+    ) -> None:
+        if rows:
+            marks = ", ".join("?" for _ in shape.columns)
+            self._cursor.executemany(
+                f"INSERT INTO {table} VALUES ({marks}){_on_conflict(shape)}",  # noqa: S608
+                rows,
+            )
+
+    def pipeline(self, rows: int) -> AbstractContextManager[Any]:
+        return nullcontext()
+
+
+# Up to this many rows, statements (pipelined: one round trip for them all) answer sooner than
+# COPY, which needs round trips of its own per table; beyond it COPY is cheaper.
+PIPELINE_ROWS = 100
+
+
+def _on_conflict(shape: TableShape) -> str:
+    if not shape.key_width:
+        return ""
+    keys = ", ".join(shape.columns[: shape.key_width])
+    values = ", ".join(f"{c} = excluded.{c}" for c in shape.columns[shape.key_width :])
+    return f" ON CONFLICT ({keys}) DO UPDATE SET {values}"
+
 
 class _PgCursor:
     def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
@@ -84,6 +133,39 @@ class _PgCursor:
             ) as copy:
                 for row in rows:
                     copy.write_row(row)
+
+    def upsert_rows(
+        self, table: str, shape: TableShape, rows: Sequence[Sequence[Any]], *, stored: int
+    ) -> None:
+        if len(rows) <= PIPELINE_ROWS:
+            if rows:
+                marks = ", ".join("%s" for _ in shape.columns)
+                self._cursor.executemany(
+                    f"INSERT INTO {table} VALUES ({marks}){_on_conflict(shape)}",  # noqa: S608
+                    rows,
+                )
+            return
+        # Delete what the stored rows' keys name, then COPY everything in: COPY is by far the
+        # cheapest way in for the client (rows are encoded in C) and for the server.
+        if stored:
+            keys = shape.columns[: shape.key_width]
+            arrays = ", ".join(f"%b::{t}[]" for t in shape.types[: shape.key_width])
+            matches = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+            self._cursor.execute(
+                f"DELETE FROM {table} AS t USING unnest({arrays}) AS s({', '.join(keys)}) "  # noqa: S608
+                f"WHERE {matches}",
+                [list(c) for c in zip(*(r[: shape.key_width] for r in rows[:stored]), strict=True)],
+            )
+        if rows:
+            with self._cursor.copy(
+                sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table))
+            ) as copy:
+                copy.set_types(list(shape.types))
+                for row in rows:
+                    copy.write_row(row)
+
+    def pipeline(self, rows: int) -> AbstractContextManager[Any]:
+        return self._cursor.connection.pipeline() if rows <= PIPELINE_ROWS else nullcontext()
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         return self._cursor.execute(statement.replace("?", "%s"), params)
@@ -133,6 +215,10 @@ class ReadModelDatabase:
             if self.is_postgres:
                 conn = psycopg.connect(self._conninfo, autocommit=False)
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+                # Read models are derived and move together with their tracking row, so a commit
+                # need not wait for its WAL flush: a server crash can only lose the last few
+                # batches *and* their position together, and the projector does them again.
+                conn.execute("SET synchronous_commit TO off")
                 conn.commit()
             else:
                 conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)

@@ -3,8 +3,10 @@
 One pass updates all read models. Each batch (up to ``batch_size`` events, fewer when the ledger
 is quiet, so live lag stays low) is one read-model transaction that also moves the tracking
 position: killed at any instant, the projector restarts from the last committed position and the
-read models equal a clean rebuild — nothing is counted twice, because a case's rows are always
-replaced whole, never incremented.
+read models equal a clean rebuild — nothing is counted twice, because every stored row is a
+function of its case's events (rows are overwritten, never incremented). Each event is applied to
+its case's in-memory state (``casestate``), and only rows that differ from the committed ones are
+written; a case not in memory is loaded from the ledger and its rows replaced whole.
 """
 
 from __future__ import annotations
@@ -12,15 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.ledger.application.ports import RecordedEvent
-from services.ledger.domain.case import Case
 from services.ledger.infrastructure.store import EventsourcingStore
 from services.projector import readmodels as rm
-from services.projector.credit import CreditPolicy
+from services.projector.casestate import CaseState, CaseStates
+from services.projector.credit import CreditPolicy, chosen_policies
 from services.projector.database import ReadModelDatabase
 
 log = logging.getLogger(__name__)
@@ -35,34 +36,6 @@ class ProjectorStatus:
     events: int
 
 
-class CaseHistoryCache:
-    """Recent cases' events, so a busy case is not re-read from the ledger for every batch.
-
-    Bounded (least recently used cases leave first) to keep memory flat on any history length.
-    A few thousand cases cover the cases that are open at once in real traffic; a miss costs one
-    indexed read of that case's events.
-    """
-
-    def __init__(self, max_cases: int) -> None:
-        self._max_cases = max_cases
-        self._cases: OrderedDict[str, list[Case.Event]] = OrderedDict()
-
-    def get(self, case_id: str) -> list[Case.Event] | None:
-        events = self._cases.get(case_id)
-        if events is not None:
-            self._cases.move_to_end(case_id)
-        return events
-
-    def put(self, case_id: str, events: list[Case.Event]) -> None:
-        self._cases[case_id] = events
-        self._cases.move_to_end(case_id)
-        while len(self._cases) > self._max_cases:
-            self._cases.popitem(last=False)
-
-    def clear(self) -> None:
-        self._cases.clear()
-
-
 class Projector:
     def __init__(
         self,
@@ -75,9 +48,9 @@ class Projector:
     ) -> None:
         self._events = events
         self._db = database
-        self._policies = list(policies)
+        self._policies = chosen_policies(policies)
         self._batch_size = batch_size
-        self._cache = CaseHistoryCache(cache_cases)
+        self._cases = CaseStates(cache_cases)
         self._generation = generation
         self._position_changed = threading.Condition()
         self.batches = 0
@@ -101,50 +74,51 @@ class Projector:
 
     def _apply(self, batch: list[RecordedEvent]) -> None:
         last = batch[-1].position
-        touched: dict[str, list[Case.Event]] = {}
-        credit_changes: set[str] = set()
-        for recorded in batch:
-            event = recorded.event
-            case_id = event.originator_id
-            if case_id not in touched:
-                touched[case_id] = self._history_before(case_id, recorded)
-            history = touched[case_id]
-            if _may_change_credit(event, history):
-                credit_changes.add(case_id)
-            history.append(event)
-        last_position = {r.event.originator_id: r.position for r in batch}
-        projected = [
-            rm.case_rows(
-                case_id,
-                events,
-                last_position[case_id],
-                self._policies,
-                with_credit=case_id in credit_changes,
-            )
-            for case_id, events in touched.items()
-        ]
-        with self._db.transaction(write=True) as cursor:
-            rm.replace_cases(cursor, projected, self._generation)
-            rm.write_position(cursor, TRACKING_NAME, last, self._generation)
-        for case_id, events in touched.items():
-            self._cache.put(case_id, events)
+        touched: dict[str, CaseState] = {}
+        try:
+            for recorded in batch:
+                case_id = recorded.event.originator_id
+                state = touched.get(case_id)
+                if state is None:
+                    state = touched[case_id] = self._state_before(recorded)
+                self._apply_event(state, recorded)
+            changes = rm.RowChanges()
+            rows = {case_id: state.rows(self._policies) for case_id, state in touched.items()}
+            for case_id, state in touched.items():
+                changes.add(case_id, state.stored, rows[case_id])
+            with (
+                self._db.transaction(write=True) as cursor,
+                cursor.pipeline(changes.most_rows()),
+            ):
+                changes.write(cursor, self._generation)
+                rm.write_position(cursor, TRACKING_NAME, last, self._generation)
+        except BaseException:
+            # The states may hold events that were never committed: start afresh from the ledger.
+            self._cases.clear()
+            raise
+        for case_id, state in touched.items():
+            state.stored = rows[case_id]
+            self._cases.put(state)
         with self._position_changed:
             self.position = last
             self.batches += 1
             self.events_projected += len(batch)
             self._position_changed.notify_all()
 
-    def _history_before(self, case_id: str, first_new: RecordedEvent) -> list[Case.Event]:
-        """The case's events before ``first_new``, from the cache or the ledger."""
-        if first_new.event.originator_version == 1:
-            return []
-        cached = self._cache.get(case_id)
-        if cached is not None and cached[-1].originator_version == (
-            first_new.event.originator_version - 1
-        ):
-            return list(cached)
-        earlier = self._events.read_case(case_id, 0, first_new.event.originator_version - 1)
-        return [r.event for r in earlier]
+    def _apply_event(self, state: CaseState, recorded: RecordedEvent) -> None:
+        """The one place an event enters the read models' state (rows are written per batch)."""
+        state.apply(recorded.event, recorded.position)
+
+    def _state_before(self, first_new: RecordedEvent) -> CaseState:
+        """The case as it stood just before ``first_new``: from memory, else from the ledger."""
+        event = first_new.event
+        if event.originator_version == 1:
+            return CaseState.opening(event.originator_id)
+        state = self._cases.get(event.originator_id)
+        if state is not None and state.version == event.originator_version - 1:
+            return state
+        earlier = self._events.read_case(event.originator_id, 0, event.originator_version - 1)
+        return CaseState(event.originator_id, [r.event for r in earlier], stored=None)
 
     def catch_up(self, stop_at: int | None = None) -> int:
         """Project until nothing is left (or ``stop_at`` is reached); return the events projected."""
@@ -162,7 +136,7 @@ class Projector:
                     continue
             except Exception:
                 log.exception("projector batch failed; retrying from the last committed position")
-                self._cache.clear()
+                self._cases.clear()
                 stop.wait(1.0)
                 continue
             self._events.wait_for_append(seen, idle_wait)
@@ -182,14 +156,6 @@ class Projector:
         return ProjectorStatus(
             self.position, self._events.max_position(), self.batches, self.events_projected
         )
-
-
-def _may_change_credit(event: Case.Event, earlier: list[Case.Event]) -> bool:
-    """Credit depends on history up to each resolution: only a resolution, a reopening, or an
-    event placed (in event time) before something already seen can change it."""
-    if isinstance(event, Case.Resolved | Case.Reopened | Case.OccurrenceCorrected) or not earlier:
-        return True
-    return event.occurred_at < max(e.occurred_at for e in earlier)
 
 
 def rebuild(

@@ -1,15 +1,20 @@
 """The read-model tables and the rows one case contributes to them.
 
 Times are stored as integer microseconds since the epoch (``*_us``): exact, portable between
-SQLite and PostgreSQL, and cheap to subtract. Every row belongs to one case, so projecting a case
-is "delete its rows, insert its new rows" — idempotent, and equal to a rebuild by construction.
-Sums across cases (per owner, per group, the handover network) are computed when queried.
+SQLite and PostgreSQL, and cheap to subtract. Every row belongs to one case and is a function of
+that case's events, so projecting a case is "write the rows that differ from what is stored":
+``RowChanges`` upserts changed rows by key and, when a case's rows are unknown or some of them
+went away, replaces that case's rows in the table whole — idempotent, equal to a rebuild by
+construction. Sums across cases (per owner, per group, the handover network) are computed when
+queried.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import reduce
@@ -20,9 +25,9 @@ from services.ledger.domain.values import PauseReason
 from services.projector import casefacts
 from services.projector.corrections import as_corrected
 from services.projector.credit import CreditEntry, CreditPolicy, credit_entries
-from services.projector.database import Cursor
+from services.projector.database import Cursor, TableShape
 from services.projector.handoffs import handoff_stats
-from services.projector.timeline import CaseTimeline, Level, derive
+from services.projector.timeline import CaseTimeline, Level, Tenure, derive
 
 TABLES: dict[str, str] = {
     "current": (
@@ -82,6 +87,30 @@ PER_CASE_TABLES = (
     "current", "tenure", "swarm", "pause", "handoff", "handover", "credit", casefacts.TABLE
 )  # fmt: skip
 
+# How many leading columns make a row's key (its primary key); credit rows have none: a case's
+# credit rows only ever grow while its events arrive in event-time order, else they are replaced.
+KEY_WIDTH: dict[str, int] = {
+    "current": 1,
+    "tenure": 3,
+    "swarm": 2,
+    "pause": 2,
+    "handoff": 1,
+    "handover": 4,
+    "credit": 0,
+    casefacts.TABLE: 1,
+}
+
+
+def _shape(name: str) -> TableShape:
+    definition = re.sub(r",\s*PRIMARY KEY \([^)]*\)", "", TABLES[name])
+    columns = [c.split() for c in definition.split(",")]
+    names = tuple(c[0] for c in columns)
+    types = tuple(" ".join(c[1:3]) if c[1] == "DOUBLE" else c[1] for c in columns)
+    return TableShape(name, names, tuple(t.lower() for t in types), KEY_WIDTH[name])
+
+
+SHAPES: dict[str, TableShape] = {name: _shape(name) for name in PER_CASE_TABLES}
+
 
 def table(name: str, generation: str = "") -> str:
     return f"rm{generation}_{name}"
@@ -139,12 +168,15 @@ PAUSE_COLUMNS = (
 )
 
 
+Rows = dict[str, list[tuple[Any, ...]]]
+
+
 @dataclass(slots=True)
 class CaseRows:
     """Everything one case contributes to the read models."""
 
     case_id: str
-    rows: dict[str, list[tuple[Any, ...]]]
+    rows: Rows
 
 
 def case_rows(
@@ -155,48 +187,82 @@ def case_rows(
     *,
     with_credit: bool = True,
 ) -> CaseRows:
-    """The case's rows; without credit rows when the caller knows they cannot have changed."""
+    """The case's rows derived whole from all of its events (the reference the projector's
+    incremental path must equal); without credit rows when the caller knows they did not change."""
     in_order = sorted(events, key=lambda e: e.originator_version)
     case: Case = reduce(lambda agg, e: e.mutate(agg), in_order, None)
-    timeline = derive(case_id, as_corrected(in_order))
-    return CaseRows(
-        case_id,
-        {
-            "current": [_current_row(case, timeline, last_position)],
-            "tenure": _tenure_rows(timeline),
-            "swarm": [
-                (
-                    case_id,
-                    seq,
-                    p.agent_id,
-                    p.group_id,
-                    p.role.value,
-                    micros(p.span.start),
-                    _optional_micros(p.span.end),
-                    int(p.span.clamped),
-                )
-                for seq, p in enumerate(timeline.swarm, start=1)
-            ],
-            "pause": [
-                (
-                    case_id,
-                    seq,
-                    p.reason.value,
-                    micros(p.span.start),
-                    _optional_micros(p.span.end),
-                    int(p.span.clamped),
-                )
-                for seq, p in enumerate(timeline.pauses, start=1)
-            ],
-            **_handoff_rows(timeline),
-            casefacts.TABLE: casefacts.case_fact_rows(timeline, as_corrected(in_order)),
-            **(
-                {"credit": [_credit_row(e) for e in credit_entries(timeline, policies)]}
-                if with_credit
-                else {}
-            ),
-        },
-    )
+    corrected = as_corrected(in_order)
+    timeline = derive(case_id, corrected)
+    rows = timeline_rows(case, timeline, last_position)
+    rows |= handoff_rows(timeline)
+    rows[casefacts.TABLE] = casefacts.case_fact_rows(timeline, corrected)
+    if with_credit:
+        rows["credit"] = [credit_row(e) for e in credit_entries(timeline, policies)]
+    return CaseRows(case_id, rows)
+
+
+FinalRows = dict[tuple[Any, ...], tuple[Any, ...]]
+
+
+def timeline_rows(
+    case: Case, timeline: CaseTimeline, last_position: int, final: FinalRows | None = None
+) -> Rows:
+    """The current-ownership, tenure, swarm and pause rows of a case.
+
+    ``final`` (optional) keeps the rows of closed spans between calls: a caller that only adds
+    events in event-time order may pass the same dict each time (a closed span's row can no
+    longer change then) and must drop it when a late event arrives.
+    """
+    case_id = timeline.case_id
+    final = {} if final is None else final
+    tenures = []
+    for level in (Level.PERSON, Level.GROUP):
+        for tenure in timeline.tenures(level):
+            key = ("tenure", level, tenure.seq)
+            row = final.get(key) if tenure.span.end is not None else None
+            if row is None:
+                row = _tenure_row(timeline, level, tenure)
+                if tenure.span.end is not None:
+                    final[key] = row
+            tenures.append(row)
+    swarm = []
+    for seq, part in enumerate(timeline.swarm, start=1):
+        row = final.get(("swarm", seq)) if part.span.end is not None else None
+        if row is None:
+            row = (
+                case_id,
+                seq,
+                part.agent_id,
+                part.group_id,
+                part.role.value,
+                micros(part.span.start),
+                _optional_micros(part.span.end),
+                int(part.span.clamped),
+            )
+            if part.span.end is not None:
+                final[("swarm", seq)] = row
+        swarm.append(row)
+    pauses = []
+    for seq, pause in enumerate(timeline.pauses, start=1):
+        row = final.get(("pause", seq)) if pause.span.end is not None else None
+        if row is None:
+            row = (
+                case_id,
+                seq,
+                pause.reason.value,
+                micros(pause.span.start),
+                _optional_micros(pause.span.end),
+                int(pause.span.clamped),
+            )
+            if pause.span.end is not None:
+                final[("pause", seq)] = row
+        pauses.append(row)
+    return {
+        "current": [_current_row(case, timeline, last_position)],
+        "tenure": tenures,
+        "swarm": swarm,
+        "pause": pauses,
+    }
 
 
 def _current_row(case: Case, timeline: CaseTimeline, last_position: int) -> tuple[Any, ...]:
@@ -225,28 +291,23 @@ def _current_row(case: Case, timeline: CaseTimeline, last_position: int) -> tupl
     )
 
 
-def _tenure_rows(timeline: CaseTimeline) -> list[tuple[Any, ...]]:
-    rows = []
-    for level in (Level.PERSON, Level.GROUP):
-        for tenure in timeline.tenures(level):
-            paused = timeline.paused_within(tenure.span, timeline.last_at)
-            rows.append(
-                (
-                    timeline.case_id,
-                    level.value,
-                    tenure.seq,
-                    tenure.holder,
-                    tenure.group_id,
-                    tenure.tier.value if tenure.tier else None,
-                    micros(tenure.span.start),
-                    _optional_micros(tenure.span.end),
-                    *(paused.get(reason, ZERO) // MICROSECOND for reason in PAUSE_COLUMNS),
-                )
-            )
-    return rows
+def _tenure_row(timeline: CaseTimeline, level: Level, tenure: Tenure) -> tuple[Any, ...]:
+    paused = timeline.paused_within(tenure.span, timeline.last_at) if timeline.pauses else {}
+    return (
+        timeline.case_id,
+        level.value,
+        tenure.seq,
+        tenure.holder,
+        tenure.group_id,
+        tenure.tier.value if tenure.tier else None,
+        micros(tenure.span.start),
+        _optional_micros(tenure.span.end),
+        *(paused.get(reason, ZERO) // MICROSECOND for reason in PAUSE_COLUMNS),
+    )
 
 
-def _handoff_rows(timeline: CaseTimeline) -> dict[str, list[tuple[Any, ...]]]:
+def handoff_rows(timeline: CaseTimeline) -> Rows:
+    """The handoff-figures row and the handover-network rows of a case."""
     stats = handoff_stats(timeline)
     p, g = stats.person, stats.group
     handoff = (
@@ -275,7 +336,7 @@ def _handoff_rows(timeline: CaseTimeline) -> dict[str, list[tuple[Any, ...]]]:
     return {"handoff": [handoff], "handover": edges}
 
 
-def _credit_row(entry: CreditEntry) -> tuple[Any, ...]:
+def credit_row(entry: CreditEntry) -> tuple[Any, ...]:
     return (
         entry.case_id,
         entry.policy,
@@ -289,16 +350,85 @@ def _credit_row(entry: CreditEntry) -> tuple[Any, ...]:
     )
 
 
-def replace_cases(cursor: Cursor, projected: Iterable[CaseRows], generation: str = "") -> None:
-    """Swap each case's old rows for its new ones (same transaction as the tracking update).
+class RowChanges:
+    """What one batch writes to each table: the cases whose rows are replaced whole, the rows
+    that replace a stored row with the same key, and new rows.
 
-    A table missing from a case's rows keeps that case's stored rows (they did not change).
+    ``add`` compares a case's new rows with the rows stored for it (``None``: not known, e.g. a
+    case met for the first time since a restart) and keeps only the difference.
     """
-    projected = list(projected)
-    for name in PER_CASE_TABLES:
-        changed = [p for p in projected if name in p.rows]
-        cursor.delete_where_in(table(name, generation), "case_id", [p.case_id for p in changed])
-        cursor.insert_rows(table(name, generation), [row for p in changed for row in p.rows[name]])
+
+    def __init__(self) -> None:
+        self.replaced: dict[str, list[str]] = {name: [] for name in PER_CASE_TABLES}
+        self.updated: dict[str, list[tuple[Any, ...]]] = {name: [] for name in PER_CASE_TABLES}
+        self.inserted: dict[str, list[tuple[Any, ...]]] = {name: [] for name in PER_CASE_TABLES}
+
+    def add(self, case_id: str, stored: Rows | None, new: Rows) -> None:
+        for name, rows in new.items():
+            before = None if stored is None else stored.get(name)
+            if before is rows:
+                continue  # the very rows written last time: nothing changed
+            if before is not None and _diff(before, rows, KEY_WIDTH[name], self, name):
+                continue
+            # not known, or some stored row is gone: write the case's rows in this table afresh
+            self.replaced[name].append(case_id)
+            self.inserted[name].extend(rows)
+
+    def most_rows(self) -> int:
+        """The most rows the changes write to one table."""
+        return max(len(self.updated[n]) + len(self.inserted[n]) for n in PER_CASE_TABLES)
+
+    def write(self, cursor: Cursor, generation: str = "") -> None:
+        """Apply the changes (in the transaction that also moves the tracking position)."""
+        for name in PER_CASE_TABLES:
+            target = table(name, generation)
+            if self.replaced[name]:
+                cursor.delete_where_in(target, "case_id", self.replaced[name])
+            updated = self.updated[name]
+            if updated or self.inserted[name]:
+                cursor.upsert_rows(
+                    target, SHAPES[name], updated + self.inserted[name], stored=len(updated)
+                )
+
+
+def _diff(
+    before: list[tuple[Any, ...]],
+    after: list[tuple[Any, ...]],
+    key_width: int,
+    changes: RowChanges,
+    name: str,
+) -> bool:
+    """Record in ``changes`` what turns ``before`` into ``after``; False (nothing recorded) when
+    a row of ``before`` must go.
+
+    Keyed rows are compared by key (a changed row replaces its stored self); unkeyed rows as a
+    multiset (only additions can be recorded).
+    """
+    if key_width:
+        old = {row[:key_width]: row for row in before}
+        updated, inserted = [], []
+        for row in after:
+            was = old.pop(row[:key_width], None)
+            if was is None:
+                inserted.append(row)
+            elif was != row:
+                updated.append(row)
+        if old:
+            return False
+        changes.updated[name] += updated
+        changes.inserted[name] += inserted
+        return True
+    remaining = Counter(before)
+    added = []
+    for row in after:
+        if remaining[row]:
+            remaining[row] -= 1
+        else:
+            added.append(row)
+    if +remaining:
+        return False
+    changes.inserted[name] += added
+    return True
 
 
 def read_position(cursor: Cursor, name: str, generation: str = "") -> int:

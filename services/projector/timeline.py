@@ -1,8 +1,9 @@
 """A case's history as time spans: who held it, who helped, when it waited, when it was resolved.
 
-Every read model is a function of one case's events, so a case is always re-derived whole from
-its events. That makes a late event (one whose ``occurred_at`` is earlier than events already
-projected) cheap to handle and makes incremental projection equal a rebuild by construction.
+Every read model is a function of one case's events. The projector extends a case's timeline event
+by event while events arrive in event-time order, and derives it whole again from all of the case's
+events when a late one (an ``occurred_at`` earlier than events already projected) arrives; both
+give exactly what ``derive`` gives for the same events.
 
 Time rules:
 - Ownership follows event time: owner-bearing events are ordered by (occurred_at, version), and
@@ -157,48 +158,64 @@ class _TenureTrack:
         )
         self.open = None
 
-    def finish(self) -> list[Tenure]:
-        if self.open is not None:
-            holder, group_id, tier, start = self.open
-            self.closed.append(
-                Tenure(self.level, holder, group_id, tier, Span(start, None), len(self.closed) + 1)
-            )
-            self.open = None
-        return self.closed
+    def tenures(self) -> list[Tenure]:
+        """Every tenure so far, the open one (if any) last with no end; the track is unchanged."""
+        if self.open is None:
+            return list(self.closed)
+        holder, group_id, tier, start = self.open
+        current = Tenure(
+            self.level, holder, group_id, tier, Span(start, None), len(self.closed) + 1
+        )
+        return [*self.closed, current]
 
 
-def derive(case_id: str, events: Sequence[Case.Event]) -> CaseTimeline:
-    """The timeline of one case from all of its events (any order; at least the Assigned)."""
-    in_version_order = sorted(events, key=lambda e: e.originator_version)
-    first = in_version_order[0]
-    if not isinstance(first, Case.Assigned):
-        raise ValueError(f"case {case_id} does not start with Assigned")
-    timeline = CaseTimeline(
-        case_id=case_id,
-        first_owner=first.owner,
-        opened_at=first.occurred_at,
-        last_at=max(e.occurred_at for e in events),
-    )
-    _derive_ownership(timeline, _ordered(events))
-    _derive_paired_spans(timeline, in_version_order)
-    return timeline
+class TimelineBuilder:
+    """Derives a case's timeline one event at a time.
 
+    Ownership is taken in event-time order (occurred_at, then version) and paired spans in the
+    ledger's order (version): ``derive`` feeds the two passes separately. An event that is last in
+    both orders — its occurred_at is not earlier than any event already added — can be added with
+    ``add`` to both passes at once, which is what keeps live projection incremental.
+    """
 
-def _derive_ownership(timeline: CaseTimeline, events: list[Case.Event]) -> None:
-    people, groups = _TenureTrack(Level.PERSON), _TenureTrack(Level.GROUP)
-    owner: Owner | None = None
-    tier: Tier | None = None
-    # Counted, not flagged: clock skew may put a reopening before its resolution in event time,
-    # and a flag would then stay "resolved" for the rest of the case.
-    resolutions = reopenings = 0
-    for event in events:
+    def __init__(self, case_id: str, first: Case.Event) -> None:
+        if not isinstance(first, Case.Assigned):
+            raise ValueError(f"case {case_id} does not start with Assigned")
+        self.case_id = case_id
+        self.first_owner = first.owner
+        self.opened_at = first.occurred_at
+        self.last_at = first.occurred_at  # latest occurred_at of any event added
+        # ownership, in event-time order
+        self._people, self._groups = _TenureTrack(Level.PERSON), _TenureTrack(Level.GROUP)
+        self._owner: Owner | None = None
+        self._tier: Tier | None = None
+        # Counted, not flagged: clock skew may put a reopening before its resolution in event time,
+        # and a flag would then stay "resolved" for the rest of the case.
+        self._resolutions = self._reopenings = 0
+        self.handoffs: list[Handoff] = []
+        self.owner_sequence: list[Owner] = []
+        # paired spans, in version order
+        self._paused: tuple[PauseReason, datetime] | None = None
+        self._joined: dict[str, tuple[str, SwarmRole, datetime]] = {}
+        self.pauses: list[Pause] = []
+        self.swarm: list[Participation] = []
+        self._resolved: list[tuple[datetime, int, Owner]] = []
+        self._reopened: list[datetime] = []
+
+    def add(self, event: Case.Event) -> None:
+        """Add an event that is last in both event-time and version order."""
+        self.add_in_event_time(event)
+        self.add_in_version_order(event)
+
+    def add_in_event_time(self, event: Case.Event) -> None:
         at = event.occurred_at
+        self.last_at = max(self.last_at, at)
         match event:
             case Case.Assigned():
-                owner, tier = event.owner, event.tier
-                timeline.owner_sequence.append(owner)
+                self._owner, self._tier = event.owner, event.tier
+                self.owner_sequence.append(event.owner)
             case Case.Transferred():
-                timeline.handoffs.append(
+                self.handoffs.append(
                     Handoff(
                         at,
                         event.originator_version,
@@ -209,65 +226,89 @@ def _derive_ownership(timeline: CaseTimeline, events: list[Case.Event]) -> None:
                         event.to_tier,
                     )
                 )
-                owner, tier = event.to_owner, event.to_tier
-                timeline.owner_sequence.append(owner)
+                self._owner, self._tier = event.to_owner, event.to_tier
+                self.owner_sequence.append(event.to_owner)
             case Case.Resolved():
-                resolutions += 1
+                self._resolutions += 1
             case Case.Reopened():
-                reopenings += 1
+                self._reopenings += 1
             case _:
-                continue
-        holding = None if resolutions > reopenings else owner
-        people.move(holding, tier, at)
-        groups.move(holding, tier, at)
-    timeline.person_tenures = people.finish()
-    timeline.group_tenures = groups.finish()
+                return
+        holding = None if self._resolutions > self._reopenings else self._owner
+        self._people.move(holding, self._tier, at)
+        self._groups.move(holding, self._tier, at)
 
-
-def _derive_paired_spans(timeline: CaseTimeline, events: list[Case.Event]) -> None:
-    paused: tuple[PauseReason, datetime] | None = None
-    joined: dict[str, tuple[str, SwarmRole, datetime]] = {}
-    resolutions: list[tuple[datetime, int, Owner]] = []
-    reopenings: list[datetime] = []
-
-    def end_pause(at: datetime) -> None:
-        nonlocal paused
-        if paused is not None:
-            timeline.pauses.append(Pause(paused[0], _span(paused[1], at)))
-            paused = None
-
-    for event in events:
+    def add_in_version_order(self, event: Case.Event) -> None:
         at = event.occurred_at
         match event:
             case Case.Paused():
-                paused = (event.reason, at)
+                self._paused = (event.reason, at)
             case Case.Resumed():
-                end_pause(at)
+                self._end_pause(at)
             case Case.Resolved():
-                end_pause(at)
-                resolutions.append((at, event.originator_version, event.resolver))
+                self._end_pause(at)
+                self._resolved.append((at, event.originator_version, event.resolver))
             case Case.Reopened():
-                reopenings.append(at)
+                self._reopened.append(at)
             case Case.SwarmJoined():
-                joined[event.member_agent_id] = (event.member_group_id, event.role, at)
+                self._joined[event.member_agent_id] = (event.member_group_id, event.role, at)
             case Case.SwarmLeft():
-                member = joined.pop(event.member_agent_id, None)
+                member = self._joined.pop(event.member_agent_id, None)
                 if member is not None:  # the domain guarantees a join; stay total anyway
                     group_id, role, start = member
-                    timeline.swarm.append(
+                    self.swarm.append(
                         Participation(event.member_agent_id, group_id, role, _span(start, at))
                     )
-    if paused is not None:
-        timeline.pauses.append(Pause(paused[0], Span(paused[1], None)))
-    for agent_id, (group_id, role, start) in joined.items():
-        timeline.swarm.append(Participation(agent_id, group_id, role, Span(start, None)))
-    timeline.resolutions = [
-        Resolution(
-            seq=i + 1,
-            at=at,
-            version=version,
-            resolver=resolver,
-            reopened_at=reopenings[i] if i < len(reopenings) else None,
+
+    def _end_pause(self, at: datetime) -> None:
+        if self._paused is not None:
+            self.pauses.append(Pause(self._paused[0], _span(self._paused[1], at)))
+            self._paused = None
+
+    def timeline(self) -> CaseTimeline:
+        """The timeline of the events added so far (open spans have no end); the builder can go on."""
+        pauses = list(self.pauses)
+        if self._paused is not None:
+            pauses.append(Pause(self._paused[0], Span(self._paused[1], None)))
+        swarm = list(self.swarm)
+        for agent_id, (group_id, role, start) in self._joined.items():
+            swarm.append(Participation(agent_id, group_id, role, Span(start, None)))
+        reopened = self._reopened
+        return CaseTimeline(
+            case_id=self.case_id,
+            first_owner=self.first_owner,
+            opened_at=self.opened_at,
+            last_at=self.last_at,
+            person_tenures=self._people.tenures(),
+            group_tenures=self._groups.tenures(),
+            swarm=swarm,
+            pauses=pauses,
+            handoffs=list(self.handoffs),
+            resolutions=[
+                Resolution(
+                    seq=i + 1,
+                    at=at,
+                    version=version,
+                    resolver=resolver,
+                    reopened_at=reopened[i] if i < len(reopened) else None,
+                )
+                for i, (at, version, resolver) in enumerate(self._resolved)
+            ],
+            owner_sequence=list(self.owner_sequence),
         )
-        for i, (at, version, resolver) in enumerate(resolutions)
-    ]
+
+
+def builder_of(case_id: str, events: Sequence[Case.Event]) -> TimelineBuilder:
+    """A builder holding all of ``events`` (any order; at least the Assigned), each pass in its order."""
+    in_version_order = sorted(events, key=lambda e: e.originator_version)
+    builder = TimelineBuilder(case_id, in_version_order[0])
+    for event in _ordered(events):
+        builder.add_in_event_time(event)
+    for event in in_version_order:
+        builder.add_in_version_order(event)
+    return builder
+
+
+def derive(case_id: str, events: Sequence[Case.Event]) -> CaseTimeline:
+    """The timeline of one case from all of its events (any order; at least the Assigned)."""
+    return builder_of(case_id, events).timeline()

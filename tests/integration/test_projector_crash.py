@@ -39,7 +39,7 @@ from services.projector.projector import TRACKING_NAME, Projector, rebuild
 from services.settings import Settings
 from tests.e2e.processes import ledger_executable
 
-RM_TABLES = ("current", "tenure", "swarm", "pause", "handoff", "handover", "credit", "tracking")
+RM_TABLES = (*rm.PER_CASE_TABLES, "tracking")
 AGENTS = [f"agent{i:02d}" for i in range(16)] + ["bot:triage", "renovate[bot]"]
 GROUPS = ["desk", "network", "identity", "dba", "platform", "vendor"]
 EPOCH = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
