@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from services.bootstrap import build_ledger, build_projector, build_store, open_
 from services.itsm.importer import import_log as run_import
 from services.itsm.mapping import PRESETS, load_mapping
 from services.ledger.api.server import channel
+from services.processes import LOG_FORMAT, child_logging, run_processes, wait_for_stop_signal
 from services.projector.credit import POLICIES
 from services.projector.database import ReadModelDatabase
 from services.projector.leadership import run_elected
@@ -44,11 +47,15 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["host"] = args.host
     if getattr(args, "services", None):
         overrides["services"] = args.services
+    if getattr(args, "processes", None):
+        overrides["processes"] = args.processes
     return Settings(**overrides)
 
 
 def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if settings.processes > 1:
+        return serve_processes(settings)
     ledger = build_ledger(settings).start()
     log.info(
         "ledger serving on %s:%d (database %s)",
@@ -64,6 +71,43 @@ def serve(args: argparse.Namespace) -> int:
     ledger.stop()
     log.info("stopped")
     return 0
+
+
+def serve_processes(settings: Settings) -> int:
+    """``settings.processes`` servers on one port; only the first runs the projector."""
+    if not settings.database_url.startswith(("postgresql:", "postgres:")):
+        log.error("--processes above 1 needs PostgreSQL: SQLite is one process's database")
+        return 2
+    others = ",".join(s for s in ("ledger", "query") if settings.runs(s))
+    per_process = [
+        settings if index == 0 else settings.model_copy(update={"services": others})
+        for index in range(settings.processes)
+    ]
+    log.info("starting %d ledger processes (database %s)", settings.processes,
+             _redacted(settings.database_url))  # fmt: skip
+    return run_processes(
+        settings.processes,
+        settings.host,
+        settings.port,
+        _ledger_process,
+        [(s.model_dump(), log.getEffectiveLevel()) for s in per_process],
+        "ledger",
+        settings.grace_seconds,
+    )
+
+
+def _ledger_process(
+    index: int, port: int, ready: Connection, fields: dict[str, Any], log_level: int
+) -> None:
+    """One of ``serve_processes``'s children."""
+    child_logging(log_level)
+    settings = Settings(**fields).model_copy(update={"port": port})
+    ledger = build_ledger(settings).start()
+    log.info("process %d (pid %d) serving %s", index, os.getpid(), settings.services)
+    ready.send(ledger.server.port)
+    ready.close()
+    wait_for_stop_signal()
+    ledger.stop()
 
 
 def project(args: argparse.Namespace) -> int:
@@ -298,6 +342,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--services",
         help="comma-separated: ledger, query, projector (env LEDGER_SERVICES, default all three)",
     )
+    serve_parser.add_argument(
+        "--processes",
+        type=int,
+        help="server processes sharing the port, PostgreSQL only (env LEDGER_PROCESSES, default 1)",
+    )
     serve_parser.set_defaults(run=serve)
 
     project_parser = with_database(
@@ -353,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        format=LOG_FORMAT,
         stream=sys.stderr,
     )
     started = time.monotonic()

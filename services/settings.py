@@ -27,6 +27,12 @@ class Settings(BaseSettings):
         description="gRPC worker threads (unary calls and streams); a call waiting for its group "
         "commit holds one, so this also bounds the batch size",
     )
+    processes: int = Field(
+        1,
+        ge=1,
+        description="`ledger serve` processes sharing the port (SO_REUSEPORT), each with its own "
+        "group-commit writer; PostgreSQL only; the first one also runs the projector",
+    )
     grace_seconds: float = Field(10.0, ge=0, description="how long in-flight calls get on SIGTERM")
     max_clock_skew_seconds: float = Field(
         300.0, ge=0, description="how far in the future occurred_at may be"

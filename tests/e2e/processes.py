@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -116,8 +116,10 @@ def start_ledger_process(
     log_path: Path,
     env: Mapping[str, str] | None = None,
     ready_timeout: float = 30.0,
+    args: Sequence[str] = (),
 ) -> LedgerProcess:
-    """Start `ledger serve` on ``database_url`` and return once it answers SERVING."""
+    """Start `ledger serve` on ``database_url`` (plus ``args``) and return once it answers
+    SERVING."""
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     child_env.update(env or {})
     command = [
@@ -129,6 +131,7 @@ def start_ledger_process(
         "0",
         "--database-url",
         database_url,
+        *args,
     ]
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
@@ -149,10 +152,44 @@ def running_ledger(
     log_path: Path,
     env: Mapping[str, str] | None = None,
     ready_timeout: float = 30.0,
+    args: Sequence[str] = (),
 ) -> Iterator[LedgerProcess]:
     """A ready `ledger serve` child, killed on exit if it is still running."""
-    process = start_ledger_process(database_url, log_path, env, ready_timeout)
+    process = start_ledger_process(database_url, log_path, env, ready_timeout, args)
     try:
         yield process
     finally:
         process.kill()
+
+
+def child_pids(parent: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
+                found.add(int(entry.name))
+    return found
+
+
+def processes_with_connections(parent: int, port: int) -> set[int]:
+    """The children of ``parent`` holding an established connection on local ``port``."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                established.add(f"socket:[{fields[9]}]")
+    serving = set()
+    for pid in child_pids(parent):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) in established:
+                    serving.add(pid)
+                    break
+            except OSError:
+                continue
+    return serving

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -30,9 +31,9 @@ from grpc_status import rpc_status
 from ownership.v1 import ledger_pb2 as pb
 from ownership.v1 import ledger_pb2_grpc
 from services.bootstrap import Ledger
-from services.ledger.api.server import channel
+from services.ledger.api.server import CLIENT_SERVICE_CONFIG, channel
 from tests.e2e.conftest import start_ledger
-from tests.e2e.processes import running_ledger
+from tests.e2e.processes import processes_with_connections, running_ledger
 from tests.e2e.test_global_order import Tail, assign, describe_gaps, event_key, read_everything
 from tests.e2e.wire import answer
 
@@ -653,3 +654,53 @@ def test_two_server_processes_on_one_postgres_take_racing_writes_into_one_exact_
         assert again_head == head
         assert [event_key(e) for e in again] == [event_key(e) for e in stored]
         assert a.running() and b.running(), a.log() + b.log()
+
+
+def own_connection(target: str) -> grpc.Channel:
+    """A channel with the ledger's retry policy on a TCP connection of its own."""
+    return grpc.insecure_channel(
+        target,
+        options=[
+            ("grpc.service_config", CLIENT_SERVICE_CONFIG),
+            ("grpc.enable_retries", 1),
+            ("grpc.use_local_subchannel_pool", 1),
+        ],
+    )
+
+
+def test_serve_with_two_processes_on_one_port_takes_racing_writes_into_one_exact_history(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    cases = [f"XP-{n:02d}" for n in range(10)]
+    with running_ledger(postgres_url, tmp_path / "p.log", args=["--processes", "2"]) as server:
+        channels = [own_connection(server.target) for _ in range(8)]
+        try:
+            stubs = [ledger_pb2_grpc.LedgerServiceStub(c) for c in channels]
+            setup = open_cases(stubs[0], cases)
+            crew = run_writers(stubs, writers=8, commands=30, cases=cases)
+            # Eight connections to one port: the kernel gave both processes some (all eight on
+            # one process would happen once in 128 runs by chance; it is far rarer in practice).
+            serving = processes_with_connections(server.pid, server.port)
+            assert len(serving) == 2, f"connections reached only {serving}:\n{server.log()}"
+
+            stored, head = read_everything(stubs[0])
+            load = [s for w in crew for s in w.log]
+            assert_one_exact_history(setup + load, stored, head, TWO_PROCESS_REFUSALS)
+            assert_pairs_agree(load, one_process=False)
+            assert len(stored) > 120, "too few events were written to mean anything"
+            for stub in stubs[1:]:
+                assert read_everything(stub) == (stored, head)
+        finally:
+            for chan in channels:
+                chan.close()
+        server.sigterm()
+        assert server.wait(30) == 0, server.log()
+
+
+def test_serve_refuses_several_processes_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/ledger.sqlite"
+    with (
+        pytest.raises(RuntimeError, match="needs PostgreSQL"),
+        running_ledger(url, tmp_path / "s.log", args=["--processes", "2"]),
+    ):
+        pass
