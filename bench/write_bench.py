@@ -6,8 +6,9 @@ baseline measured in the same run (the machine is small and shared: only same-ru
 1. unary Transfer RPCs/s with ``--concurrency`` (32) in flight, durable, on PostgreSQL, every
    command recording one event (cases pre-assigned, then handed round-robin between two owners),
    against
-   (A) a trivial echo service on a server with identical settings (same ``LedgerServer`` class,
-       same ``max_workers``, same client, request bytes of a real TransferRequest), and
+   (A) a trivial echo service (bench.echo) on a server with identical settings (same
+       ``LedgerServer`` class, same ``max_workers``, same ``--processes`` count behind one port
+       started by the same runner, same client, request bytes of a real TransferRequest), and
    (B) the eventsourcing library's default path: ``LedgerApplication`` with ``--library-threads``
        (32) threads each doing load → transfer → ``app.save()``, one event per save.
 2. Transfer latency p50/p99 at 1 and at ``--concurrency`` in flight (the same runs), against the
@@ -17,11 +18,13 @@ baseline measured in the same run (the machine is small and shared: only same-ru
    of the very rows the import stored into a bare table with the same columns.
 4. projector catch-up events/s (bench.projector_bench's functions) against pull + decode.
 
-The load generator is a Python grpc.aio client (one channel, N asyncio tasks) in a separate
-process (``python -m bench.write_bench _client SPEC``), so client and server do not share a GIL;
-the servers run in this process, one at a time, on 127.0.0.1. Every run gets a fixed warm-up and
-a fixed measuring window; every loop is bounded in count and time; each run uses a fresh scratch
-database.
+The load generator is a Python grpc.aio client (N asyncio tasks over ``--channels`` channels,
+each its own TCP connection) in a separate process (``python -m bench.write_bench _client
+SPEC``). The servers run as child processes, one at a time, on 127.0.0.1: ``ledger serve
+--processes P`` and ``python -m bench.echo --processes P`` (default P=2, sharing one port through
+SO_REUSEPORT, so the kernel spreads the client's connections across them). Every run gets a fixed
+warm-up and a fixed measuring window; every loop is bounded in count and time; each run uses a
+fresh scratch database. Server logs go to bench/results/logs/.
 
 Run: python -m bench.write_bench [--repeat 3] [--seconds 5] [--import-commands 100000] [--quick]
 """
@@ -38,7 +41,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,21 +51,26 @@ import grpc
 import psycopg
 
 from bench.common import (
+    RESULTS,
+    ServerProcess,
+    cpu_seconds_of,
     median,
     percentile,
     print_table,
     scratch_database,
+    server_process,
     server_url,
     timed,
     write_json,
 )
+from bench.echo import ECHO_METHOD
 from bench.projector_bench import fill, project_all, pull_and_decode
 from bench.workload import interleaved_batches
 from ownership.v1 import ledger_pb2 as pb
-from services.bootstrap import Ledger, build_ledger, build_store
+from services.bootstrap import build_store
 from services.ledger.api.rendering import batch_command, request_for
-from services.ledger.api.server import LedgerServer
 from services.ledger.application import commands as c
+from services.ledger.application.handler import CaseCommandHandler
 from services.ledger.application.results import CommandResult
 from services.ledger.domain.case import Case, Provenance
 from services.ledger.domain.values import Owner, Tier, TransferReason
@@ -69,12 +78,14 @@ from services.ledger.infrastructure.store import LedgerApplication, persistence_
 from services.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-ECHO_SERVICE = "bench.Echo"
-ECHO_METHOD = f"/{ECHO_SERVICE}/Echo"
+LOGS = RESULTS / "logs"  # each server's log, kept for a look after the run
 TRANSFER_METHOD = "/ownership.v1.LedgerService/Transfer"
 IMPORT_METHOD = "/ownership.v1.LedgerService/ImportEvents"
 OWNERS = (Owner("agent-001", "group-00"), Owner("agent-002", "group-10"))
-CLIENT = "Python grpc.aio client, 1 channel, {n} asyncio tasks, in a separate process"
+CLIENT = (
+    "Python grpc.aio client in a separate process, {n} asyncio tasks over {channels} channels "
+    "(one TCP connection each)"
+)
 CALL_TIMEOUT = 30.0  # seconds, per RPC
 MAX_ERRORS = 100  # a client run gives up after this many failed calls
 
@@ -130,15 +141,23 @@ async def unary_load(spec: dict[str, Any]) -> dict[str, Any]:
     latencies: list[float] = []
     tally = {"completed": 0, "events": 0, "noops": 0, "errors": 0, "calls": 0}
     error_codes: dict[str, int] = {}
-    async with grpc.aio.insecure_channel(spec["target"]) as channel:
-        await asyncio.wait_for(channel.channel_ready(), 10)
-        call = channel.unary_unary(spec["method"])  # bytes in, bytes out: no (de)serializers
+    # Each channel its own TCP connection (no shared subchannel), so that with several server
+    # processes on one port the kernel spreads the connections across them.
+    channels = [
+        grpc.aio.insecure_channel(spec["target"], options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(spec["channels"])
+    ]
+    try:
+        for channel in channels:
+            await asyncio.wait_for(channel.channel_ready(), 10)
+        # bytes in, bytes out: no (de)serializers
+        calls = [channel.unary_unary(spec["method"]) for channel in channels]
         cpu_started = time.process_time()
         begin = time.perf_counter()
         measure_from = begin + spec["warmup"]
         until = measure_from + spec["seconds"]
 
-        async def worker() -> None:
+        async def worker(call: Any) -> None:
             while tally["errors"] < MAX_ERRORS:
                 n = next(counter)
                 if n >= spec["max_calls"] or time.perf_counter() >= until:
@@ -165,8 +184,11 @@ async def unary_load(spec: dict[str, Any]) -> dict[str, Any]:
                     if started >= measure_from:
                         latencies.append(done - started)
 
-        await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+        await asyncio.gather(*(worker(calls[i % len(calls)]) for i in range(spec["concurrency"])))
         client_cpu = time.process_time() - cpu_started
+    finally:
+        for channel in channels:
+            await channel.close()
     seconds = spec["seconds"]
     return {
         **tally,
@@ -213,29 +235,12 @@ def client_main(spec_json: str) -> None:
     print(json.dumps(result))
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU seconds used so far by local processes named postgres (exited backends included,
-    through the postmaster's children times); 0 when PostgreSQL is not on this machine."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.index("(") + 1 : stat.rindex(")")] != "postgres":
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return total / tick
-
-
-def run_client(spec: dict[str, Any], data: bytes | None = None, timeout: float = 600) -> Any:
+def run_client(
+    spec: dict[str, Any], server: ServerProcess, data: bytes | None = None, timeout: float = 600
+) -> Any:
     """Run the load generator in a child process; return what it measured, with the CPU seconds
-    this process (the server) and PostgreSQL used meanwhile."""
-    server_cpu, postgres_cpu = time.process_time(), postgres_cpu_seconds()
+    the server (all its processes) and PostgreSQL used meanwhile."""
+    server_cpu, postgres_cpu = server.cpu_seconds(), cpu_seconds_of("postgres")
     process = subprocess.run(
         [sys.executable, "-m", "bench.write_bench", "_client", json.dumps(spec)],
         input=data,
@@ -248,8 +253,8 @@ def run_client(spec: dict[str, Any], data: bytes | None = None, timeout: float =
     if process.returncode != 0:
         raise RuntimeError(f"client failed ({process.returncode}):\n{process.stderr.decode()}")
     result = json.loads(process.stdout.decode().strip().splitlines()[-1])
-    result["server_cpu_s"] = time.process_time() - server_cpu
-    result["postgres_cpu_s"] = postgres_cpu_seconds() - postgres_cpu
+    result["server_cpu_s"] = server.cpu_seconds() - server_cpu
+    result["postgres_cpu_s"] = cpu_seconds_of("postgres") - postgres_cpu
     return result
 
 
@@ -269,33 +274,51 @@ def read_frames(data: bytes) -> list[bytes]:
 # --- servers ------------------------------------------------------------------------------------
 
 
-def start_ledger(url: str, max_workers: int) -> Ledger:
-    settings = Settings(
-        database_url=url, host="127.0.0.1", port=0, services="ledger", max_workers=max_workers
-    )
-    return build_ledger(settings).start()
+@contextmanager
+def ledger_server(args: argparse.Namespace, url: str, name: str) -> Iterator[ServerProcess]:
+    """``ledger serve`` (the ledger service only) with the benchmark's server settings."""
+    command = [str(Path(sys.executable).with_name("ledger")), "serve", "--host", "127.0.0.1",
+               "--port", "0", "--database-url", url, "--services", "ledger",
+               "--processes", str(args.processes)]  # fmt: skip
+    env = {"LEDGER_MAX_WORKERS": str(args.max_workers)}
+    with server_process(command, LOGS / f"{name}.log", env) as server:
+        yield server
 
 
-def start_echo(max_workers: int) -> LedgerServer:
-    """The same server class and options as the ledger's, serving one method that echoes bytes."""
-    server = LedgerServer("127.0.0.1", 0, max_workers)
-    handler = grpc.method_handlers_generic_handler(
-        ECHO_SERVICE,
-        {
-            "Echo": grpc.unary_unary_rpc_method_handler(
-                lambda request, context: request,
-                request_deserializer=None,
-                response_serializer=None,
-            )
-        },
-    )
-    server.add_service(ECHO_SERVICE, lambda s: s.add_generic_rpc_handlers((handler,)))
-    server.start()
-    return server
+@contextmanager
+def echo_server(args: argparse.Namespace, name: str) -> Iterator[ServerProcess]:
+    """bench.echo with the same server settings as ``ledger_server``."""
+    command = [sys.executable, "-m", "bench.echo", "--port", "0", "--processes",
+               str(args.processes), "--max-workers", str(args.max_workers)]  # fmt: skip
+    with server_process(command, LOGS / f"{name}.log", {"PYTHONPATH": str(ROOT)}) as server:
+        yield server
 
 
-def pre_assign(ledger: Ledger, prefix: str, cases: int) -> None:
-    """Open ``cases`` cases with OWNERS[0], in batches through the ledger's own handler."""
+def commands_per_commit(url: str, prefix: str) -> float:
+    """Commands per append transaction among the commands whose id starts with ``prefix``: rows
+    written by one transaction share its ``now()``, their ``recorded_at``."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT recorded_at) FROM ledger_commands "
+            "WHERE command_id LIKE %s AND command_id NOT LIKE '%%/open'",
+            [prefix + "/%"],
+        ).fetchone()
+    assert row is not None
+    return float(row[0]) / max(int(row[1]), 1)
+
+
+def pre_assign(url: str, prefix: str, cases: int) -> None:
+    """Open ``cases`` cases with OWNERS[0], in batches through a handler of this process (the
+    servers meet them first in the measured run's warm-up)."""
+    settings = Settings(database_url=url)
+    store = build_store(settings)
+    try:
+        _pre_assign(CaseCommandHandler(store, settings.limits()), prefix, cases)
+    finally:
+        store.close()
+
+
+def _pre_assign(handler: CaseCommandHandler, prefix: str, cases: int) -> None:
     now = datetime.now(UTC)
     ids = [case_id(prefix, k) for k in range(cases)]
     for start in range(0, cases, 1000):
@@ -304,7 +327,7 @@ def pre_assign(ledger: Ledger, prefix: str, cases: int) -> None:
                      tier=Tier.L1, occurred_at=now)
             for i in ids[start : start + 1000]
         ]  # fmt: skip
-        outcomes = ledger.handler.execute_batch(commands)
+        outcomes = handler.execute_batch(commands)
         refused = [o for o in outcomes if not isinstance(o, CommandResult)]
         if refused:
             raise RuntimeError(f"pre-assign refused: {refused[:3]}")
@@ -321,6 +344,7 @@ def unary_spec(args: argparse.Namespace, target: str, method: str, prefix: str, 
         "prefix": prefix,
         "cases": args.cases,
         "concurrency": n,
+        "channels": args.channels,
         "warmup": args.warmup,
         "seconds": args.seconds,
         "max_calls": int((args.warmup + args.seconds) * 200_000),
@@ -328,41 +352,31 @@ def unary_spec(args: argparse.Namespace, target: str, method: str, prefix: str, 
 
 
 def ledger_runs(args: argparse.Namespace, round_: int) -> dict[str, Any]:
-    with scratch_database("bench_write_unary") as url:
-        ledger = start_ledger(url, args.max_workers)
-        try:
-            target = f"127.0.0.1:{ledger.server.port}"
-            results = {}
-            for n in dict.fromkeys((args.concurrency, 1)):
-                prefix = f"U{round_}C{n}"
-                pre_assign(ledger, prefix, args.cases)
-                batches, commands = ledger.writer.batches, ledger.writer.commands
+    results = {}
+    for n in dict.fromkeys((args.concurrency, 1)):
+        prefix = f"U{round_}C{n}"
+        with scratch_database("bench_write_unary") as url:
+            with ledger_server(args, url, f"ledger-{prefix}") as server:
+                pre_assign(url, prefix, args.cases)
                 results[f"@{n}"] = run_client(
-                    unary_spec(args, target, TRANSFER_METHOD, prefix, n),
+                    unary_spec(args, server.target, TRANSFER_METHOD, prefix, n),
+                    server,
                     timeout=args.warmup + args.seconds + 120,
                 )
-                # Commands per group-commit transaction during this run (warm-up included).
-                results[f"@{n}"]["group_commit_batch"] = (ledger.writer.commands - commands) / max(
-                    ledger.writer.batches - batches, 1
-                )
-        finally:
-            ledger.stop(grace=1)
+            results[f"@{n}"]["group_commit_batch"] = commands_per_commit(url, prefix)
     return results
 
 
 def echo_runs(args: argparse.Namespace, round_: int) -> dict[str, Any]:
-    server = start_echo(args.max_workers)
-    try:
-        target = f"127.0.0.1:{server.port}"
+    with echo_server(args, f"echo-{round_}") as server:
         return {
             f"@{n}": run_client(
-                unary_spec(args, target, ECHO_METHOD, f"U{round_}C{n}", n),
+                unary_spec(args, server.target, ECHO_METHOD, f"U{round_}C{n}", n),
+                server,
                 timeout=args.warmup + args.seconds + 120,
             )
             for n in dict.fromkeys((args.concurrency, 1))
         }
-    finally:
-        server.stop(1)
 
 
 def library_run(args: argparse.Namespace, round_: int) -> dict[str, Any]:
@@ -409,7 +423,7 @@ def _library_load(app: LedgerApplication, args: argparse.Namespace, prefix: str)
                 continue
             done.append(time.perf_counter())
 
-    cpu, postgres_cpu = time.process_time(), postgres_cpu_seconds()
+    cpu, postgres_cpu = time.process_time(), cpu_seconds_of("postgres")
     workers = [
         threading.Thread(target=work, args=(ids[i::threads], stamps[i]), name=f"library-{i}")
         for i in range(threads)
@@ -418,7 +432,7 @@ def _library_load(app: LedgerApplication, args: argparse.Namespace, prefix: str)
         worker.start()
     for worker in workers:
         worker.join(timeout=args.warmup + args.seconds + 60)
-    cpu, postgres_cpu = time.process_time() - cpu, postgres_cpu_seconds() - postgres_cpu
+    cpu, postgres_cpu = time.process_time() - cpu, cpu_seconds_of("postgres") - postgres_cpu
     saved = sum(measure_from <= t <= until for done in stamps for t in done)
     return {
         "events_per_s": saved / args.seconds,
@@ -448,13 +462,10 @@ def import_messages(commands: int, per_message: int) -> list[bytes]:
     return messages
 
 
-def import_run(args: argparse.Namespace, data: bytes, url: str) -> dict[str, Any]:
-    ledger = start_ledger(url, args.max_workers)
-    try:
-        spec = {"kind": "import", "target": f"127.0.0.1:{ledger.server.port}", "timeout": 900}
-        return run_client(spec, data, timeout=960)
-    finally:
-        ledger.stop(grace=1)
+def import_run(args: argparse.Namespace, data: bytes, url: str, round_: int) -> dict[str, Any]:
+    with ledger_server(args, url, f"ledger-import-{round_}") as server:
+        spec = {"kind": "import", "target": server.target, "timeout": 900}
+        return run_client(spec, server, data, timeout=960)
 
 
 def stored_rows(url: str) -> list[tuple[str, int, str, bytes]]:
@@ -534,7 +545,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up before each window")
     parser.add_argument("--concurrency", type=int, default=32, help="calls in flight")
     parser.add_argument("--cases", type=int, default=2000, help="pre-assigned cases per run")
-    parser.add_argument("--max-workers", type=int, default=16, help="gRPC server threads")
+    parser.add_argument("--max-workers", type=int, default=32, help="gRPC threads per process")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="server processes (ledger and echo alike)"
+    )
+    parser.add_argument(
+        "--channels", type=int, default=0, help="client channels (default: 8 per server process)"
+    )
     parser.add_argument("--library-threads", type=int, default=32)
     parser.add_argument("--import-commands", type=int, default=100_000)
     parser.add_argument("--import-message", type=int, default=500, help="commands per message")
@@ -544,6 +561,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args, others = parser.parse_known_args(argv)
     if others:
         print(f"write_bench: ignoring {others} (options of other benchmarks)")
+    args.channels = args.channels or 8 * args.processes
     if args.quick:
         args.repeat, args.seconds, args.warmup, args.cases = 1, 1.0, 0.3, 200
         args.import_commands, args.projector_events = 5000, 3000
@@ -564,13 +582,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         client_main(argv[1])
         return {}
     args = parse_args(argv)
-    client = CLIENT.format(n=args.concurrency)
+    client = CLIENT.format(n=args.concurrency, channels=args.channels)
     figures: dict[str, Any] = {
         "config": dict(vars(args)),
         "client": client,
         "postgres": durability(),
     }
-    print(f"client: {client}; servers: max_workers={args.max_workers} (ledger and echo)")
+    print(f"client: {client}; servers (ledger and echo alike): {args.processes} process(es) "
+          f"sharing one port, max_workers={args.max_workers} each")  # fmt: skip
     print(f"postgres: {figures['postgres']}", flush=True)
 
     # Figures 1 and 2: ledger, echo and library runs, in an order that rotates every round.
@@ -612,7 +631,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows: list[tuple[str, int, str, bytes]] = []
     for i in range(args.repeat):
         with scratch_database("bench_write_import") as url:
-            imports.append(import_run(args, data, url))
+            imports.append(import_run(args, data, url, i))
             if not rows:
                 rows = stored_rows(url)
             if len(rows) != imports[-1]["events_recorded"]:
