@@ -32,6 +32,9 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+_CANONICAL_JSON = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 GENESIS = "0" * 64
 CHAIN_FIELD = "chain_hash"
 NOT_HASHED = frozenset({CHAIN_FIELD, "originator_id", "originator_version"})
@@ -44,8 +47,25 @@ def utc_text(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+# Every event is hashed as it is made, so the common cases come first and skip the general ones.
+_ATOMS = frozenset({str, int, bool, type(None)})
+_DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def plain(value: Any) -> Any:
     """The canonical JSON value of a domain value (see the module docstring)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is datetime:
+        return utc_text(value)
+    names = _DATACLASS_FIELDS.get(kind)
+    if names is not None:
+        return {name: plain(getattr(value, name)) for name in names}
+    return _plain_any(value)
+
+
+def _plain_any(value: Any) -> Any:
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
@@ -57,7 +77,9 @@ def plain(value: Any) -> Any:
     if isinstance(value, UUID):
         return value.hex
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        names = tuple(f.name for f in dataclasses.fields(value))
+        _DATACLASS_FIELDS[type(value)] = names
+        return {name: plain(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -82,9 +104,7 @@ def canonical_document(
         "topic": topic,
         "version": version,
     }
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL_JSON.encode(document).encode("utf-8")
 
 
 def link_hash(
