@@ -102,6 +102,7 @@ def build_ledger(settings: Settings) -> Ledger:
         handler,
         max_batch=min(settings.group_commit_max_batch, settings.max_batch_commands),
         linger_seconds=settings.group_commit_linger_us / 1e6,
+        writers=settings.group_commit_writers,
     )
     reader = LedgerReader(store, settings.limits(), max_limit=settings.read_limit)
     server = LedgerServer(settings.host, settings.port, settings.max_workers)

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     group_commit_max_batch: int = Field(
         256, ge=1, description="most concurrent commands written in one transaction"
     )
+    group_commit_writers: int = Field(
+        2,
+        ge=1,
+        description="group-commit writer threads per process: one batch is read and decided "
+        "while another commits",
+    )
     group_commit_linger_us: float = Field(
         200.0,
         ge=0,

@@ -8,13 +8,19 @@ batch that loses a race to another process is retried command by command.
 The wait is adaptive. While one batch is being written the next one queues up by itself, so
 batching costs a lone caller nothing. Only when the previous batch held more than one command
 (callers are concurrent) does the writer linger ``linger_seconds`` for stragglers.
+
+Several writer threads (``writers``) overlap one batch's reading and deciding with another's
+commit, which holds the events table lock through its fsync. A writer never takes a command whose
+case or command_id is in another writer's unfinished batch: such commands wait, in order, for
+the batch after, so commands on one case still apply one after another and a batch does not
+decide on a case another batch is changing.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from services.ledger.application.commands import Command
@@ -31,9 +37,22 @@ class _Pending:
     outcome: Outcome | BaseException | None = None
 
 
+def _keys_of(command: Command) -> tuple[str, str]:
+    return f"case:{command.case_id}", f"command:{command.command_id}"
+
+
+def _keys(batch: list[_Pending]) -> Counter[str]:
+    """The case ids and command ids of ``batch``, with their counts."""
+    return Counter(key for pending in batch for key in _keys_of(pending.command))
+
+
 class GroupCommitWriter:
     def __init__(
-        self, handler: CaseCommandHandler, max_batch: int = 256, linger_seconds: float = 0.0002
+        self,
+        handler: CaseCommandHandler,
+        max_batch: int = 256,
+        linger_seconds: float = 0.0002,
+        writers: int = 1,
     ) -> None:
         self._handler = handler
         self._max_batch = max_batch
@@ -41,11 +60,15 @@ class GroupCommitWriter:
         self._queue: deque[_Pending] = deque()
         self._ready = threading.Condition()
         self._stopping = False
-        self._last_batch_size = 0
+        self._in_flight: Counter[str] = Counter()  # case and command ids of unfinished batches
         self.batches = 0
         self.commands = 0
-        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"group-commit-{n}", daemon=True)
+            for n in range(writers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, command: Command, deadline: float | None = None) -> CommandResult:
         """Run ``command`` in the next batch; return its result or raise its error."""
@@ -66,30 +89,65 @@ class GroupCommitWriter:
         """Write what is queued, then end the writer thread."""
         with self._ready:
             self._stopping = True
-            self._ready.notify()
-        self._thread.join()
+            self._ready.notify_all()
+        for thread in self._threads:
+            thread.join()
 
     def _take(self, batch: list[_Pending]) -> None:
-        while self._queue and len(batch) < self._max_batch:
-            batch.append(self._queue.popleft())
+        """Move queued commands into ``batch``, passing over (and keeping in order) those whose
+        case or command_id another writer's batch holds. Call with ``_ready`` held."""
+        mine = _keys(batch)
+        held = {key for key, count in self._in_flight.items() if count > mine[key]}
+        if not held:
+            while self._queue and len(batch) < self._max_batch:
+                batch.append(self._queue.popleft())
+        else:
+            kept: deque[_Pending] = deque()  # a case passed over once stays passed over
+            while self._queue and len(batch) < self._max_batch:
+                pending = self._queue.popleft()
+                keys = _keys_of(pending.command)
+                if keys[0] in held or keys[1] in held:
+                    held.update(keys)
+                    kept.append(pending)
+                else:
+                    batch.append(pending)
+            kept.extend(self._queue)
+            self._queue = kept
 
-    def _next_batch(self) -> list[_Pending] | None:
+    def _release(self, batch: list[_Pending]) -> None:
+        with self._ready:
+            self._in_flight -= _keys(batch)
+            if self._queue:
+                self._ready.notify()  # commands passed over may be free now
+
+    def _next_batch(self, last_size: int) -> list[_Pending] | None:
         batch: list[_Pending] = []
         with self._ready:
-            while not self._queue and not self._stopping:
+            while True:
+                if self._queue:
+                    self._take(batch)
+                    if batch:
+                        break
+                elif self._stopping:
+                    return None
                 self._ready.wait()
-            if not self._queue:
-                return None
-            self._take(batch)
-        if len(batch) < self._max_batch and self._last_batch_size > 1 and self._linger > 0:
+            self._in_flight += _keys(batch)
+        if len(batch) < self._max_batch and last_size > 1 and self._linger > 0:
             time.sleep(self._linger)
             with self._ready:
+                taken = len(batch)
                 self._take(batch)
+                self._in_flight += _keys(batch[taken:])
         return batch
 
     def _run(self) -> None:
-        while (batch := self._next_batch()) is not None:
-            self._write(batch)
+        last_size = 0
+        while (batch := self._next_batch(last_size)) is not None:
+            try:
+                self._write(batch)
+            finally:
+                self._release(batch)
+            last_size = len(batch)
 
     def _execute(self, commands: list[Command]) -> list[Outcome | BaseException]:
         try:
@@ -110,12 +168,12 @@ class GroupCommitWriter:
                 pending.done.set()
             else:
                 live.append(pending)
-        self._last_batch_size = len(batch)
         if not live:
             return
         outcomes = self._execute([p.command for p in live])
-        self.batches += 1
-        self.commands += len(live)
+        with self._ready:
+            self.batches += 1
+            self.commands += len(live)
         for pending, outcome in zip(live, outcomes, strict=True):
             pending.outcome = outcome
             pending.done.set()
