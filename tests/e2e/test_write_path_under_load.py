@@ -645,7 +645,8 @@ def test_two_server_processes_on_one_postgres_take_racing_writes_into_one_exact_
         assert_pairs_agree(load, one_process=False)
         writing = {s.writer % 2 for s in originals.values() if s.writer >= 0}
         assert writing == {0, 1}, "both processes wrote"
-        assert len(stored) > 120, "too few events were written to mean anything"
+        # How many commands the domain refuses depends on the interleaving (118 to 130 seen).
+        assert len(stored) > 100, "too few events were written to mean anything"
 
         final_version: Counter[str] = Counter(e.case_id for e in stored)
         resent = resend_all(stubs, resendable(sent, originals))
@@ -687,7 +688,8 @@ def test_serve_with_two_processes_on_one_port_takes_racing_writes_into_one_exact
             load = [s for w in crew for s in w.log]
             assert_one_exact_history(setup + load, stored, head, TWO_PROCESS_REFUSALS)
             assert_pairs_agree(load, one_process=False)
-            assert len(stored) > 120, "too few events were written to mean anything"
+            # How many commands the domain refuses depends on the interleaving (118 to 130 seen).
+            assert len(stored) > 100, "too few events were written to mean anything"
             for stub in stubs[1:]:
                 assert read_everything(stub) == (stored, head)
         finally:
