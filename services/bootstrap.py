@@ -87,6 +87,10 @@ def build_auditor(store: EventsourcingStore) -> Auditor:
     return Auditor(store, CheckpointTable(store))
 
 
+def build_checkpointer(store: EventsourcingStore) -> Checkpointer:
+    return Checkpointer(store, CheckpointTable(store))
+
+
 def build_projector(
     settings: Settings, store: EventsourcingStore, readmodels: ReadModelDatabase
 ) -> Projector:
@@ -136,7 +140,7 @@ def build_ledger(settings: Settings) -> Ledger:
     ledger = Ledger(settings, store, handler, writer, reader, server, readmodels, projector)
     if settings.runs("projector"):
         # The process that follows the global order also seals it (services/audit/checkpoints.py).
-        ledger.checkpointer = Checkpointer(store, CheckpointTable(store))
+        ledger.checkpointer = build_checkpointer(store)
     return ledger
 
 

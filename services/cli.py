@@ -22,7 +22,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ownership.v1 import ledger_pb2 as pb
 from ownership.v1 import ledger_pb2_grpc
 from services.audit import cli as audit_cli
-from services.bootstrap import build_ledger, build_projector, build_store, open_import_target
+from services.bootstrap import (
+    build_checkpointer,
+    build_ledger,
+    build_projector,
+    build_store,
+    open_import_target,
+)
 from services.itsm.importer import import_log as run_import
 from services.itsm.mapping import PRESETS, load_mapping
 from services.ledger.api.server import channel
@@ -139,6 +145,8 @@ def project(args: argparse.Namespace) -> int:
                 stop,
                 poll_seconds=settings.projector_leader_poll_seconds,
                 wake=store.wake_waiters,
+                # The leader also seals the audit checkpoints of the global order, as `serve` does.
+                alongside=[build_checkpointer(store).run],
             )
             return 0
         projector = build_projector(settings, store, readmodels)

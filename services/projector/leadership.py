@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import psycopg
@@ -167,11 +167,14 @@ def run_elected(
     stop: threading.Event,
     poll_seconds: float = 1.0,
     wake: Callable[[], None] = lambda: None,
+    alongside: Sequence[Callable[[threading.Event], None]] = (),
 ) -> None:
     """Campaign, lead while elected, stand by otherwise, until ``stop`` is set.
 
     ``start_projector`` builds a projector on the fenced read models at the start of each term
-    (so it resumes from the committed position); ``wake`` interrupts its idle wait.
+    (so it resumes from the committed position); ``wake`` interrupts its idle wait. Each of
+    ``alongside`` (e.g. the audit checkpointer, which must run once, not once per replica) runs in
+    its own thread for the length of each term, until the event it is given is set.
     """
     probe = ReadModelDatabase(readmodel_url)  # creates the schema, knows its name
     probe.close()
@@ -188,7 +191,7 @@ def run_elected(
             standing_by = False
             log.info("projector leading (lock session pid %d)", lock.backend_pid)
             try:
-                _lead(readmodel_url, lock, start_projector, stop, poll_seconds, wake)
+                _lead(readmodel_url, lock, start_projector, stop, poll_seconds, wake, alongside)
             except (psycopg.Error, LeadershipLost) as exc:
                 log.warning("projector term ended: %s", exc)
             lock.release()
@@ -205,6 +208,7 @@ def _lead(
     stop: threading.Event,
     poll_seconds: float,
     wake: Callable[[], None],
+    alongside: Sequence[Callable[[threading.Event], None]],
 ) -> None:
     database = FencedReadModels(readmodel_url, lock)
     try:
@@ -214,7 +218,12 @@ def _lead(
         log.info("projector following from position %d", projector.position)
         term_over = threading.Event()
         worker = threading.Thread(target=projector.run, args=(term_over,), name="projector")
-        worker.start()
+        companions = [
+            threading.Thread(target=run, args=(term_over,), name=f"leader-{n}")
+            for n, run in enumerate(alongside)
+        ]
+        for thread in [worker, *companions]:
+            thread.start()
         try:
             while not stop.is_set() and worker.is_alive():
                 if database.fenced_out.is_set():
@@ -225,7 +234,8 @@ def _lead(
         finally:
             term_over.set()
             wake()
-            worker.join()
+            for thread in [worker, *companions]:
+                thread.join()
         log.info("projector stopped at position %d", projector.position)
     finally:
         database.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from services.bootstrap import build_store
 from services.projector import readmodels as rm
@@ -129,6 +130,14 @@ def test_a_standby_projector_takes_over_from_a_killed_leader(
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0, logs[1].read_text(errors="replace")
         assert _lock_holders(server, schema) == [], "a stopped leader must free the lock"
+        # Only leaders seal the audit checkpoints: both terms did, and only one process at a time.
+        with psycopg.connect(server, autocommit=True) as conn:
+            sealed = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}.ledger_checkpoints").format(
+                    sql.Identifier(_schema_of(postgres_url))
+                )
+            ).fetchone()
+        assert sealed is not None and sealed[0] >= 2, "the leaders sealed no checkpoints"
 
         rebuilt = ReadModelDatabase(f"{server}?schema={schema}_rebuilt")
         projected = ReadModelDatabase(readmodel_url)
