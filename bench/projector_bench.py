@@ -99,7 +99,8 @@ class CountingProjection(Projection[CountingView]):
 
 
 def projection_runner_rate(database_url: str, seconds: float) -> float:
-    env = persistence_env(database_url, pool_size=2)
+    # persistence_env leaves PostgreSQL tables to EventsourcingStore; the runner makes its own.
+    env = persistence_env(database_url, pool_size=2) | {"CREATE_TABLE": "y"}
     env["COUNTINGPROJECTION_POSTGRES_SCHEMA"] = f"runner_{time.monotonic_ns() % 10**9}"
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {env['COUNTINGPROJECTION_POSTGRES_SCHEMA']}")

@@ -382,7 +382,9 @@ def echo_runs(args: argparse.Namespace, round_: int) -> dict[str, Any]:
 def library_run(args: argparse.Namespace, round_: int) -> dict[str, Any]:
     """The library's default write path: one aggregate loaded, changed and saved per event."""
     with scratch_database("bench_write_library") as url:
-        app = LedgerApplication(env=persistence_env(url, pool_size=args.library_threads))
+        # persistence_env leaves PostgreSQL tables to EventsourcingStore; the library makes its own.
+        env = persistence_env(url, pool_size=args.library_threads) | {"CREATE_TABLE": "y"}
+        app = LedgerApplication(env=env)
         try:
             return _library_load(app, args, f"L{round_}")
         finally:
