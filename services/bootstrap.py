@@ -158,20 +158,30 @@ class ImportTarget:
 
 @contextmanager
 def open_import_target(settings: Settings, via: str, target: str | None) -> Iterator[ImportTarget]:
-    """``inprocess``: the application handler here, then this process's projector catches up.
+    """``inprocess``: the application handler here, followed by this process's projector.
     ``grpc``: a server's ImportEvents stream — ``target``'s, or an embedded server's (with its
     projector, which the import then waits for)."""
     if via == "inprocess":
         store = build_store(settings)
         readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
+        stop = threading.Event()
+        follower: threading.Thread | None = None
         try:
             handler = CaseCommandHandler(store, settings.limits())
             projector = build_projector(settings, store, readmodels)
+            # The projector follows the import as it is written, as in a running ledger, so the
+            # read models are current soon after the last batch instead of a whole pass later.
+            follower = threading.Thread(target=projector.run, args=(stop,), name="projector")
+            follower.start()
             yield ImportTarget(
                 InProcessSink(handler, settings.import_batch_commands),
-                lambda _position: projector.catch_up() >= 0,
+                lambda position: projector.wait_for_position(position, timeout=24 * 3600),
             )
         finally:
+            stop.set()
+            store.wake_waiters()
+            if follower is not None:
+                follower.join(timeout=30)
             readmodels.close()
             store.close()
         return
