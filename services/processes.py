@@ -19,7 +19,6 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -72,7 +71,8 @@ def run_processes(
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         try:
-            pipes: list[Connection] = []
+            # One after another: the first creates the tables, which must not run concurrently
+            # (the library's CREATE TYPE races), and the next ones find them made.
             for index in range(count):
                 receiver, sender = context.Pipe(duplex=False)
                 process = context.Process(
@@ -83,12 +83,10 @@ def run_processes(
                 process.start()
                 sender.close()
                 children.append(process)
-                pipes.append(receiver)
-            for started, pipe in zip(children, pipes, strict=True):
-                if not pipe.poll(READY_TIMEOUT):
-                    log.error("%s did not start within %.0fs", started.name, READY_TIMEOUT)
+                if not receiver.poll(READY_TIMEOUT):
+                    log.error("%s did not start within %.0fs", process.name, READY_TIMEOUT)
                     return 1
-                pipe.recv()
+                receiver.recv()
             log.info("%s serving on %s:%d (%d processes)", name, host, port, count)
             while not stop.wait(0.5):
                 dead = [p for p in children if not p.is_alive()]
