@@ -151,7 +151,12 @@ def project(args: argparse.Namespace) -> int:
             return 0
         projector = build_projector(settings, store, readmodels)
         log.info("projector following from position %d", projector.position)
+        sealing = threading.Thread(
+            target=build_checkpointer(store).run, args=(stop,), name="checkpointer"
+        )
+        sealing.start()
         projector.run(stop)
+        sealing.join(timeout=30)
         log.info("projector stopped at position %d", projector.position)
         return 0
     finally:

@@ -171,9 +171,9 @@ class Report:
         span = (
             f"positions {self.first_position}..{self.last_position}" if self.events else "no events"
         )
+        sealed = f", {self.checkpoints} checkpoints checked" if self.checkpoints else ""
         return (
-            f"{self.scope}: {verdict}; {self.events} events of {self.cases} cases, {span}, "
-            f"{self.checkpoints} checkpoints matched or checked"
+            f"{self.scope}: {verdict}; {self.events} events of {self.cases} cases, {span}{sealed}"
         )
 
 

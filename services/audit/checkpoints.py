@@ -84,7 +84,10 @@ class CheckpointTable:
 
     def add(self, checkpoint: Checkpoint) -> None:
         self._write(
-            f"INSERT INTO {self._table} (position, global_hash, gaps) VALUES (?, ?, ?)",  # noqa: S608
+            # Two checkpointers (two projector processes) compute the same values: the second
+            # insert of a position changes nothing, and verification judges what is stored.
+            f"INSERT INTO {self._table} (position, global_hash, gaps) VALUES (?, ?, ?) "  # noqa: S608
+            "ON CONFLICT (position) DO NOTHING",
             (checkpoint.position, checkpoint.global_hash, json.dumps(list(checkpoint.gaps))),
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -15,6 +16,7 @@ from ownership.v1 import ledger_pb2 as pb
 from ownership.v1 import query_pb2 as q
 from services.audit.chain import export_line, record_from_line
 from services.audit.service import verify_lines
+from services.bootstrap import Ledger, build_auditor
 from services.ledger.domain.chain import GENESIS
 from tests.e2e.wire import BOB, assign, details, error_info, refusal, request, transfer, ts
 
@@ -168,3 +170,16 @@ def test_audit_requests_that_cannot_be_answered_get_a_precise_status(
     )
     assert future.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert len(stub.ReadCase(pb.ReadCaseRequest(case_id="AUD-E")).events) == 1, "nothing stored"
+
+
+def test_the_serving_process_seals_the_global_order_by_itself(
+    ledger: Ledger, stub: ledger_pb2_grpc.LedgerServiceStub
+) -> None:
+    stub.Assign(assign("AUD-S", "s1"))
+    head = stub.Transfer(transfer("AUD-S", "s2", BOB)).result.position
+    auditor = build_auditor(ledger.store)
+    deadline = time.monotonic() + 30
+    while (sealed := auditor.checkpoints.last_before(head)) is None or sealed.position < head:
+        assert time.monotonic() < deadline, "no checkpoint covered the appends"
+        time.sleep(0.2)
+    assert auditor.verify_range().checkpoints >= 1

@@ -399,3 +399,12 @@ def test_a_case_export_carries_its_whole_chain_from_genesis(ledger: Ledger) -> N
         for earlier, later in pairwise(parsed)
     )
     assert verify_lines(lines).ok
+
+
+def test_sealing_again_adds_nothing_and_a_second_checkpointer_s_copy_is_ignored(
+    ledger: Ledger,
+) -> None:
+    before = ledger.auditor.checkpoints.all()
+    assert Checkpointer(ledger.store, ledger.auditor.checkpoints).seal() == []
+    ledger.auditor.checkpoints.add(before[-1])  # what a second projector process would write
+    assert ledger.auditor.checkpoints.all() == before
