@@ -20,6 +20,7 @@ import logging
 import threading
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresDatastore
 
 from services.audit.chain import Checkpoint, global_link
@@ -42,11 +43,16 @@ class CheckpointTable:
         else:
             self._table = table_name
             sealed_at = "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
-        self._write(
+        create = (
             f"CREATE TABLE IF NOT EXISTS {self._table} (position bigint PRIMARY KEY, "
-            f"global_hash text NOT NULL, gaps text NOT NULL, sealed_at {sealed_at})",
-            (),
+            f"global_hash text NOT NULL, gaps text NOT NULL, sealed_at {sealed_at})"
         )
+        try:
+            self._write(create, ())
+        except IntegrityError:
+            # Two processes starting together on a fresh PostgreSQL race in CREATE TABLE IF NOT
+            # EXISTS (a unique violation on pg_type): the other one made the table.
+            self._write(create, ())
 
     def _write(self, statement: str, params: tuple[Any, ...]) -> None:
         with self._datastore.transaction(commit=True) as cursor:
