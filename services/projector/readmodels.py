@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import reduce
-from typing import Any
+from functools import partial, reduce
+from typing import Any, TypeVar
 
 from services.ledger.domain.case import Case
 from services.ledger.domain.values import PauseReason
@@ -27,7 +27,14 @@ from services.projector.corrections import as_corrected
 from services.projector.credit import CreditEntry, CreditPolicy, credit_entries
 from services.projector.database import Cursor, TableShape
 from services.projector.handoffs import handoff_stats
-from services.projector.timeline import CaseTimeline, Level, Tenure, derive
+from services.projector.timeline import (
+    CaseTimeline,
+    Level,
+    Participation,
+    Pause,
+    Tenure,
+    derive,
+)
 
 TABLES: dict[str, str] = {
     "current": (
@@ -217,52 +224,64 @@ def timeline_rows(
     final = {} if final is None else final
     tenures = []
     for level in (Level.PERSON, Level.GROUP):
-        for tenure in timeline.tenures(level):
-            key = ("tenure", level, tenure.seq)
-            row = final.get(key) if tenure.span.end is not None else None
-            if row is None:
-                row = _tenure_row(timeline, level, tenure)
-                if tenure.span.end is not None:
-                    final[key] = row
-            tenures.append(row)
-    swarm = []
-    for seq, part in enumerate(timeline.swarm, start=1):
-        row = final.get(("swarm", seq)) if part.span.end is not None else None
-        if row is None:
-            row = (
-                case_id,
-                seq,
-                part.agent_id,
-                part.group_id,
-                part.role.value,
-                micros(part.span.start),
-                _optional_micros(part.span.end),
-                int(part.span.clamped),
-            )
-            if part.span.end is not None:
-                final[("swarm", seq)] = row
-        swarm.append(row)
-    pauses = []
-    for seq, pause in enumerate(timeline.pauses, start=1):
-        row = final.get(("pause", seq)) if pause.span.end is not None else None
-        if row is None:
-            row = (
-                case_id,
-                seq,
-                pause.reason.value,
-                micros(pause.span.start),
-                _optional_micros(pause.span.end),
-                int(pause.span.clamped),
-            )
-            if pause.span.end is not None:
-                final[("pause", seq)] = row
-        pauses.append(row)
+        tenure_row = partial(_tenure_row, timeline, level)
+        tenures += _span_rows(final, level.value, timeline.tenures(level), tenure_row)
+    swarm = _span_rows(
+        final,
+        "swarm",
+        timeline.swarm,
+        lambda seq, part: (
+            case_id,
+            seq,
+            part.agent_id,
+            part.group_id,
+            part.role.value,
+            micros(part.span.start),
+            _optional_micros(part.span.end),
+            int(part.span.clamped),
+        ),
+    )
+    pauses = _span_rows(
+        final,
+        "pause",
+        timeline.pauses,
+        lambda seq, pause: (
+            case_id,
+            seq,
+            pause.reason.value,
+            micros(pause.span.start),
+            _optional_micros(pause.span.end),
+            int(pause.span.clamped),
+        ),
+    )
     return {
         "current": [_current_row(case, timeline, last_position)],
         "tenure": tenures,
         "swarm": swarm,
         "pause": pauses,
     }
+
+
+_Spanned = TypeVar("_Spanned", Tenure, Participation, Pause)
+
+
+def _span_rows(
+    final: FinalRows,
+    kind: str,
+    items: list[_Spanned],
+    make: Callable[[int, _Spanned], tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """``make(seq, item)`` for each item (seq from 1), reusing the kept rows of closed spans."""
+    rows = []
+    for seq, item in enumerate(items, start=1):
+        closed = item.span.end is not None
+        row = final.get((kind, seq)) if closed else None
+        if row is None:
+            row = make(seq, item)
+            if closed:
+                final[(kind, seq)] = row
+        rows.append(row)
+    return rows
 
 
 def _current_row(case: Case, timeline: CaseTimeline, last_position: int) -> tuple[Any, ...]:
@@ -291,12 +310,12 @@ def _current_row(case: Case, timeline: CaseTimeline, last_position: int) -> tupl
     )
 
 
-def _tenure_row(timeline: CaseTimeline, level: Level, tenure: Tenure) -> tuple[Any, ...]:
+def _tenure_row(timeline: CaseTimeline, level: Level, seq: int, tenure: Tenure) -> tuple[Any, ...]:
     paused = timeline.paused_within(tenure.span, timeline.last_at) if timeline.pauses else {}
     return (
         timeline.case_id,
         level.value,
-        tenure.seq,
+        seq,  # tenures are numbered 1, 2, … in order: the same as tenure.seq
         tenure.holder,
         tenure.group_id,
         tenure.tier.value if tenure.tier else None,
