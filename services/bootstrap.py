@@ -13,20 +13,54 @@ from services.audit.api import AuditServicer
 from services.audit.checkpoints import Checkpointer, CheckpointTable
 from services.audit.service import Auditor
 from services.itsm.importer import CommandSink, GrpcSink, InProcessSink
-from services.ledger.api.server import LedgerServer, channel
+from services.ledger.api.health import Check, HealthMonitor
+from services.ledger.api.interceptor import ObservingInterceptor
+from services.ledger.api.server import SERVICE_NAME, LedgerServer, channel
 from services.ledger.api.servicer import LedgerServicer
 from services.ledger.application.group_commit import GroupCommitWriter
-from services.ledger.application.handler import CaseCommandHandler
+from services.ledger.application.handler import CaseCommandHandler, utc_now
 from services.ledger.application.reads import LedgerReader
 from services.ledger.infrastructure.store import EventsourcingStore
+from services.observability.measured import MeasuredEventStore
+from services.observability.metrics import Metrics, MetricsEndpoint
+from services.observability.tracing import Tracing, tracing_from_env
 from services.projector.api import ProjectionPosition, QueryServicer
 from services.projector.credit import POLICIES
 from services.projector.database import ReadModelDatabase
 from services.projector.projector import Projector
 from services.projector.queries import OwnershipQueries
+from services.projector.telemetry import ProjectorTelemetry, projection_lag
 from services.settings import Settings
 
 QUERY_SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
+
+
+@dataclass
+class Telemetry:
+    """Traces and metrics of one process: the tracer provider, and the /metrics endpoint."""
+
+    tracing: Tracing
+    metrics: Metrics | None
+    endpoint: MetricsEndpoint | None = None
+
+    def start(self, settings: Settings) -> None:
+        if self.metrics is not None and settings.metrics_port is not None:
+            self.endpoint = self.metrics.serve(settings.host, settings.metrics_port)
+
+    def stop(self) -> None:
+        if self.endpoint is not None:
+            self.endpoint.close()
+        self.tracing.shutdown()
+
+
+def build_telemetry(
+    settings: Settings, service_name: str, tracing: Tracing | None = None
+) -> Telemetry:
+    """Tracing from the OTEL_* environment (unless given); metrics when a port is set."""
+    return Telemetry(
+        tracing if tracing is not None else tracing_from_env(service_name),
+        Metrics() if settings.metrics_port is not None else None,
+    )
 
 
 @dataclass
@@ -41,6 +75,8 @@ class Ledger:
     server: LedgerServer
     readmodels: ReadModelDatabase | None = None
     projector: Projector | None = None
+    telemetry: Telemetry | None = None
+    health: HealthMonitor | None = None
     _projector_stop: threading.Event = field(default_factory=threading.Event)
     _projector_thread: threading.Thread | None = None
     checkpointer: Checkpointer | None = None
@@ -58,10 +94,16 @@ class Ledger:
             )
             self._checkpointer_thread.start()
         self.server.start()
+        if self.telemetry is not None:
+            self.telemetry.start(self.settings)
+        if self.health is not None:
+            self.health.start()
         return self
 
     def stop(self, grace: float | None = None) -> None:
         self.reader.stopping.set()  # live subscriptions end instead of holding the grace period
+        if self.health is not None:
+            self.health.stop()
         self.server.stop(self.settings.grace_seconds if grace is None else grace)
         self.writer.stop()  # after the server: in-flight calls still need it to finish
         self._projector_stop.set()
@@ -73,6 +115,8 @@ class Ledger:
         if self.readmodels is not None:
             self.readmodels.close()
         self.store.close()
+        if self.telemetry is not None:
+            self.telemetry.stop()
 
 
 def build_store(settings: Settings, pool_size: int | None = None) -> EventsourcingStore:
@@ -92,24 +136,50 @@ def build_checkpointer(store: EventsourcingStore) -> Checkpointer:
 
 
 def build_projector(
-    settings: Settings, store: EventsourcingStore, readmodels: ReadModelDatabase
+    settings: Settings,
+    store: EventsourcingStore,
+    readmodels: ReadModelDatabase,
+    telemetry: Telemetry | None = None,
 ) -> Projector:
-    return Projector(
-        store, readmodels, list(POLICIES.values()), batch_size=settings.projector_batch_size
+    observer = None
+    if telemetry is not None:
+        observer = ProjectorTelemetry(telemetry.tracing.tracer(), telemetry.metrics)
+    projector = Projector(
+        store,
+        readmodels,
+        list(POLICIES.values()),
+        batch_size=settings.projector_batch_size,
+        observer=observer,
     )
+    if telemetry is not None and telemetry.metrics is not None:
+        telemetry.metrics.watch_projection(
+            lambda: projection_lag(store, lambda: projector.position, utc_now)
+        )
+    return projector
 
 
-def build_ledger(settings: Settings) -> Ledger:
+def build_ledger(settings: Settings, tracing: Tracing | None = None) -> Ledger:
+    telemetry = build_telemetry(settings, "ownership-ledger", tracing)
+    metrics = telemetry.metrics
     store = build_store(settings)
-    handler = CaseCommandHandler(store, settings.limits())
+    handler = CaseCommandHandler(
+        store if metrics is None else MeasuredEventStore(store, metrics), settings.limits()
+    )
     writer = GroupCommitWriter(
         handler,
         max_batch=min(settings.group_commit_max_batch, settings.max_batch_commands),
         linger_seconds=settings.group_commit_linger_us / 1e6,
         writers=settings.group_commit_writers,
+        on_batch=None if metrics is None else metrics.group_commit_batch.observe,
     )
     reader = LedgerReader(store, settings.limits(), max_limit=settings.read_limit)
-    server = LedgerServer(settings.host, settings.port, settings.max_workers)
+    server = LedgerServer(
+        settings.host,
+        settings.port,
+        settings.max_workers,
+        interceptors=[ObservingInterceptor(telemetry.tracing.tracer(), metrics)],
+    )
+    checks: dict[str, Check] = {}
     if settings.runs("ledger"):
         server.add_ledger(LedgerServicer(handler, writer, reader, settings.import_batch_commands))
         auditing = AuditServicer(build_auditor(store), settings.limits())
@@ -119,17 +189,21 @@ def build_ledger(settings: Settings) -> Ledger:
                 auditing, grpc_server
             ),
         )
+        checks[SERVICE_NAME] = lambda: _reachable(store)
     readmodels = projector = None
     if settings.runs("query") or settings.runs("projector"):
         readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
     if settings.runs("projector"):
         assert readmodels is not None
-        projector = build_projector(settings, store, readmodels)
+        projector = build_projector(settings, store, readmodels, telemetry)
     if settings.runs("query"):
         assert readmodels is not None
         queries = OwnershipQueries(readmodels, clock=handler.clock)
-        servicer = QueryServicer(
-            queries, ProjectionPosition(readmodels, projector), settings.overstay()
+        position = ProjectionPosition(readmodels, projector)
+        servicer = QueryServicer(queries, position, settings.overstay(), cases=reader)
+        durable = ProjectionPosition(readmodels, None)  # the committed tracking row
+        checks[QUERY_SERVICE_NAME] = lambda: _projection_ready(
+            store, durable, settings.max_projector_lag_seconds
         )
         server.add_service(
             QUERY_SERVICE_NAME,
@@ -137,7 +211,21 @@ def build_ledger(settings: Settings) -> Ledger:
                 servicer, grpc_server
             ),
         )
-    ledger = Ledger(settings, store, handler, writer, reader, server, readmodels, projector)
+    if metrics is not None and projector is None and readmodels is not None:
+        durable_position = ProjectionPosition(readmodels, None)
+        metrics.watch_projection(lambda: projection_lag(store, durable_position.current, utc_now))
+    ledger = Ledger(
+        settings,
+        store,
+        handler,
+        writer,
+        reader,
+        server,
+        readmodels,
+        projector,
+        telemetry=telemetry,
+        health=HealthMonitor(server.health, checks, settings.health_check_seconds),
+    )
     if settings.runs("projector"):
         # The process that follows the global order also seals it (services/audit/checkpoints.py).
         ledger.checkpointer = build_checkpointer(store)
@@ -202,3 +290,20 @@ def open_import_target(settings: Settings, via: str, target: str | None) -> Iter
             )
     finally:
         embedded.stop(grace=1)
+
+
+def _reachable(store: EventsourcingStore) -> str | None:
+    store.max_position()  # raises StoreUnavailable when the database cannot be reached
+    return None
+
+
+def _projection_ready(
+    store: EventsourcingStore, position: ProjectionPosition, max_lag_seconds: float
+) -> str | None:
+    lag = projection_lag(store, position.current, utc_now)
+    if lag.seconds > max_lag_seconds:
+        return (
+            f"the projector is {lag.events} events and {lag.seconds:.0f}s behind the ledger "
+            f"(allowed: {max_lag_seconds:.0f}s)"
+        )
+    return None

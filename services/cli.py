@@ -20,23 +20,29 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ownership.v1 import ledger_pb2 as pb
-from ownership.v1 import ledger_pb2_grpc
+from ownership.v1 import ledger_pb2_grpc, query_pb2_grpc
+from ownership.v1 import query_pb2 as qpb
 from services.audit import cli as audit_cli
 from services.bootstrap import (
     build_checkpointer,
     build_ledger,
     build_projector,
     build_store,
+    build_telemetry,
     open_import_target,
 )
 from services.itsm.importer import import_log as run_import
 from services.itsm.mapping import PRESETS, load_mapping
 from services.ledger.api.server import channel
-from services.processes import LOG_FORMAT, child_logging, run_processes, wait_for_stop_signal
+from services.ledger.application.reads import LedgerReader
+from services.observability.logs import configure_logging
+from services.processes import child_logging, run_processes, wait_for_stop_signal
+from services.projector.api import timeline_entry
 from services.projector.credit import POLICIES
 from services.projector.database import ReadModelDatabase
 from services.projector.leadership import run_elected
 from services.projector.projector import rebuild
+from services.projector.telemetry import handoff_timeline
 from services.reports.figures import ownership_figures
 from services.settings import Settings
 
@@ -55,6 +61,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["services"] = args.services
     if getattr(args, "processes", None):
         overrides["processes"] = args.processes
+    if getattr(args, "metrics_port", None) is not None:
+        overrides["metrics_port"] = args.metrics_port
     return Settings(**overrides)
 
 
@@ -69,6 +77,8 @@ def serve(args: argparse.Namespace) -> int:
         ledger.server.port,
         _redacted(settings.database_url),
     )
+    if ledger.telemetry is not None and ledger.telemetry.endpoint is not None:
+        log.info("metrics on %s:%d/metrics", settings.host, ledger.telemetry.endpoint.port)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -86,7 +96,7 @@ def serve_processes(settings: Settings) -> int:
         return 2
     others = ",".join(s for s in ("ledger", "query") if settings.runs(s))
     per_process = [
-        settings if index == 0 else settings.model_copy(update={"services": others})
+        settings.model_copy(update=_child_update(settings, index, others))
         for index in range(settings.processes)
     ]
     log.info("starting %d ledger processes (database %s)", settings.processes,
@@ -100,6 +110,13 @@ def serve_processes(settings: Settings) -> int:
         "ledger",
         settings.grace_seconds,
     )
+
+
+def _child_update(settings: Settings, index: int, others: str) -> dict[str, Any]:
+    update: dict[str, Any] = {} if index == 0 else {"services": others}
+    if settings.metrics_port:  # one /metrics per process, on consecutive ports
+        update["metrics_port"] = settings.metrics_port + index
+    return update
 
 
 def _ledger_process(
@@ -134,31 +151,39 @@ def project(args: argparse.Namespace) -> int:
             elapsed = time.monotonic() - started
             print(f"rebuilt read models from {count} events in {elapsed:.1f}s")
             return 0
+        telemetry = build_telemetry(settings, "ownership-projector")
+        telemetry.start(settings)
+        if telemetry.endpoint is not None:
+            log.info("metrics on %s:%d/metrics", settings.host, telemetry.endpoint.port)
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        if readmodels.is_postgres:
-            # Any number of replicas: the one holding the leader lock applies, the others wait.
-            run_elected(
-                settings.resolved_readmodel_url(),
-                lambda fenced: build_projector(settings, store, fenced),
-                stop,
-                poll_seconds=settings.projector_leader_poll_seconds,
-                wake=store.wake_waiters,
-                # The leader also seals the audit checkpoints of the global order, as `serve` does.
-                alongside=[build_checkpointer(store).run],
+        try:
+            if readmodels.is_postgres:
+                # Any number of replicas: the one holding the leader lock applies, the others wait.
+                run_elected(
+                    settings.resolved_readmodel_url(),
+                    lambda fenced: build_projector(settings, store, fenced, telemetry),
+                    stop,
+                    poll_seconds=settings.projector_leader_poll_seconds,
+                    wake=store.wake_waiters,
+                    # The leader also seals the audit checkpoints of the global order, as `serve`
+                    # does.
+                    alongside=[build_checkpointer(store).run],
+                )
+                return 0
+            projector = build_projector(settings, store, readmodels, telemetry)
+            log.info("projector following from position %d", projector.position)
+            sealing = threading.Thread(
+                target=build_checkpointer(store).run, args=(stop,), name="checkpointer"
             )
+            sealing.start()
+            projector.run(stop)
+            sealing.join(timeout=30)
+            log.info("projector stopped at position %d", projector.position)
             return 0
-        projector = build_projector(settings, store, readmodels)
-        log.info("projector following from position %d", projector.position)
-        sealing = threading.Thread(
-            target=build_checkpointer(store).run, args=(stop,), name="checkpointer"
-        )
-        sealing.start()
-        projector.run(stop)
-        sealing.join(timeout=30)
-        log.info("projector stopped at position %d", projector.position)
-        return 0
+        finally:
+            telemetry.stop()
     finally:
         readmodels.close()
         store.close()
@@ -336,6 +361,30 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def trace_case(args: argparse.Namespace) -> int:
+    """Print a case's handoff timeline with the trace and span id of each event's request."""
+    if args.target:
+        with channel(args.target) as chan:
+            answer = query_pb2_grpc.QueryServiceStub(chan).GetHandoffTimeline(
+                qpb.GetHandoffTimelineRequest(case_id=args.case_id), timeout=30
+            )
+        entries = list(answer.entries)
+    else:
+        settings = _settings(args)
+        store = build_store(settings)
+        try:
+            reader = LedgerReader(store, settings.limits(), max_limit=settings.read_limit)
+            found = handoff_timeline(lambda after: reader.read_case(args.case_id, after, 0))
+            entries = [timeline_entry(r) for r in found]
+        finally:
+            store.close()
+    print(f"handoffs of {args.case_id}:")
+    for entry in entries:
+        traced = f"trace {entry.trace_id} span {entry.span_id}" if entry.trace_id else "untraced"
+        print(f"  {describe(entry.event)}  {traced}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ledger", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
@@ -360,6 +409,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         help="server processes sharing the port, PostgreSQL only (env LEDGER_PROCESSES, default 1)",
     )
+    serve_parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics on this port (env LEDGER_METRICS_PORT; 0 picks one)",
+    )
     serve_parser.set_defaults(run=serve)
 
     project_parser = with_database(
@@ -373,7 +427,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="replay from position 0 into fresh tables and swap them in (stop live projectors first)",
     )
+    project_parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics on this port (env LEDGER_METRICS_PORT; 0 picks one)",
+    )
     project_parser.set_defaults(run=project)
+
+    trace_parser = with_database(
+        sub.add_parser("trace", help="print a case's handoffs with their trace and span ids")
+    )
+    trace_parser.add_argument("case_id", help="the case")
+    trace_parser.add_argument(
+        "--target", help="host:port of a running QueryService (default: read the database)"
+    )
+    trace_parser.set_defaults(run=trace_case)
 
     demo_parser = with_database(
         sub.add_parser("demo", help="play a short ownership story through the gRPC API")
@@ -413,11 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report_parser.set_defaults(run=report)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format=LOG_FORMAT,
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level)
     started = time.monotonic()
     status: int = args.run(args)
     log.debug("%s finished in %.2fs", args.command, time.monotonic() - started)

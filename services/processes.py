@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from services.observability.logs import configure_logging
+
 log = logging.getLogger("ledger")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -115,4 +117,4 @@ def _stop_children(children: list[BaseProcess], grace_seconds: float) -> None:
 
 def child_logging(level: int) -> None:
     """Spawned children start with no logging configuration: give them the parent's."""
-    logging.basicConfig(level=level, format=LOG_FORMAT)
+    configure_logging(logging.getLevelName(level))

@@ -74,6 +74,18 @@ class Settings(BaseSettings):
         gt=0,
         description="how often a standby projector tries to take the leader lock (PostgreSQL)",
     )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Prometheus /metrics port (0 picks one); none when unset"
+    )
+    health_check_seconds: float = Field(
+        2.0, gt=0, description="how often readiness (database, projector lag) is re-checked"
+    )
+    max_projector_lag_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="the QueryService reports NOT_SERVING while the oldest event not yet "
+        "projected is older than this",
+    )
     overstay_targets: dict[str, float] = Field(
         default_factory=lambda: {"default": 8 * 3600.0},
         description='seconds a tenure may last, by "group:ID", "tier:L1" or "default"',

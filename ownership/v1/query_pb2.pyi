@@ -344,3 +344,25 @@ class ListOverstaysResponse(_message.Message):
     OVERSTAYS_FIELD_NUMBER: _ClassVar[int]
     overstays: _containers.RepeatedCompositeFieldContainer[Overstay]
     def __init__(self, overstays: _Optional[_Iterable[_Union[Overstay, _Mapping]]] = ...) -> None: ...
+
+class GetHandoffTimelineRequest(_message.Message):
+    __slots__ = ("case_id",)
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    def __init__(self, case_id: _Optional[str] = ...) -> None: ...
+
+class HandoffTimelineEntry(_message.Message):
+    __slots__ = ("event", "trace_id", "span_id")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    SPAN_ID_FIELD_NUMBER: _ClassVar[int]
+    event: _ledger_pb2.Event
+    trace_id: str
+    span_id: str
+    def __init__(self, event: _Optional[_Union[_ledger_pb2.Event, _Mapping]] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ...) -> None: ...
+
+class GetHandoffTimelineResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[HandoffTimelineEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[HandoffTimelineEntry, _Mapping]]] = ...) -> None: ...

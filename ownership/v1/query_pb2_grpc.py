@@ -85,6 +85,11 @@ class QueryServiceStub:
                 request_serializer=ownership_dot_v1_dot_query__pb2.ListOverstaysRequest.SerializeToString,
                 response_deserializer=ownership_dot_v1_dot_query__pb2.ListOverstaysResponse.FromString,
                 _registered_method=True)
+        self.GetHandoffTimeline = channel.unary_unary(
+                '/ownership.v1.QueryService/GetHandoffTimeline',
+                request_serializer=ownership_dot_v1_dot_query__pb2.GetHandoffTimelineRequest.SerializeToString,
+                response_deserializer=ownership_dot_v1_dot_query__pb2.GetHandoffTimelineResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -159,6 +164,14 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHandoffTimeline(self, request, context):
+        """A case's handoffs in ledger order, each with the trace of the request that caused it. Read
+        from the case's own stream, so it is always current (no min_position).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -206,6 +219,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.ListOverstays,
                     request_deserializer=ownership_dot_v1_dot_query__pb2.ListOverstaysRequest.FromString,
                     response_serializer=ownership_dot_v1_dot_query__pb2.ListOverstaysResponse.SerializeToString,
+            ),
+            'GetHandoffTimeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHandoffTimeline,
+                    request_deserializer=ownership_dot_v1_dot_query__pb2.GetHandoffTimelineRequest.FromString,
+                    response_serializer=ownership_dot_v1_dot_query__pb2.GetHandoffTimelineResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -457,6 +475,33 @@ class QueryService:
             '/ownership.v1.QueryService/ListOverstays',
             ownership_dot_v1_dot_query__pb2.ListOverstaysRequest.SerializeToString,
             ownership_dot_v1_dot_query__pb2.ListOverstaysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHandoffTimeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ownership.v1.QueryService/GetHandoffTimeline',
+            ownership_dot_v1_dot_query__pb2.GetHandoffTimelineRequest.SerializeToString,
+            ownership_dot_v1_dot_query__pb2.GetHandoffTimelineResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,10 +14,14 @@ from google.protobuf.duration_pb2 import Duration
 from ownership.v1 import ledger_pb2 as lpb
 from ownership.v1 import query_pb2 as pb
 from ownership.v1 import query_pb2_grpc
+from services.ledger.api import rendering
 from services.ledger.api.rendering import timestamp
 from services.ledger.api.servicer import Expected, abort, remaining_seconds
 from services.ledger.application.errors import FieldViolation, InvalidCommand, ProjectionBehind
+from services.ledger.application.ports import RecordedEvent
+from services.ledger.application.reads import LedgerReader
 from services.ledger.domain.values import PauseReason, SwarmRole, Tier
+from services.observability.tracing import trace_and_span_ids
 from services.projector import readmodels as rm
 from services.projector.credit import UnknownPolicy, resolve_policy
 from services.projector.database import ReadModelDatabase
@@ -29,6 +33,7 @@ from services.projector.queries import (
     OwnershipQueries,
     Participant,
 )
+from services.projector.telemetry import handoff_timeline
 from services.projector.timeline import Level
 
 DEFAULT_LIMIT = 100
@@ -155,11 +160,16 @@ def _require(**fields: Any) -> None:
 
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):  # type: ignore[misc]
     def __init__(
-        self, queries: OwnershipQueries, position: ProjectionPosition, targets: OverstayTargets
+        self,
+        queries: OwnershipQueries,
+        position: ProjectionPosition,
+        targets: OverstayTargets,
+        cases: LedgerReader | None = None,
     ) -> None:
         self._queries = queries
         self._position = position
         self._targets = targets
+        self._cases = cases  # the ledger's case streams, for the handoff timeline
 
     @contextmanager
     def _answering(self, min_position: int, context: grpc.ServicerContext) -> Iterator[None]:
@@ -318,3 +328,21 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):  # type: ignore[misc]
                     for current, target in found
                 ]
             )
+
+    def GetHandoffTimeline(
+        self, request: pb.GetHandoffTimelineRequest, context: grpc.ServicerContext
+    ) -> pb.GetHandoffTimelineResponse:
+        with self._answering(0, context):
+            _require(case_id=request.case_id)
+            if self._cases is None:
+                context.abort(grpc.StatusCode.UNIMPLEMENTED, "no ledger reader in this process")
+            reader = self._cases
+            found = handoff_timeline(lambda after: reader.read_case(request.case_id, after, 0))
+            return pb.GetHandoffTimelineResponse(entries=[timeline_entry(r) for r in found])
+
+
+def timeline_entry(recorded: RecordedEvent) -> pb.HandoffTimelineEntry:
+    trace_id, span_id = trace_and_span_ids(recorded.event.trace_parent)
+    return pb.HandoffTimelineEntry(
+        event=rendering.event(recorded), trace_id=trace_id, span_id=span_id
+    )

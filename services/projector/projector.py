@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from services.ledger.application.ports import RecordedEvent
+from services.ledger.domain.case import Case
 from services.ledger.infrastructure.store import EventsourcingStore
 from services.projector import readmodels as rm
 from services.projector.casestate import CaseState, CaseStates
@@ -36,6 +38,17 @@ class ProjectorStatus:
     events: int
 
 
+class ProjectorObserver(Protocol):
+    def batch_applied(
+        self,
+        batch: Sequence[RecordedEvent],
+        histories: Mapping[str, Sequence[Case.Event]],
+        seconds: float,
+    ) -> None:
+        """Told after each committed batch: its events, the touched cases' whole histories (the
+        batch's events included) and how long applying and committing took."""
+
+
 class Projector:
     def __init__(
         self,
@@ -45,8 +58,10 @@ class Projector:
         batch_size: int = 1000,
         cache_cases: int = 5_000,
         generation: str = "",
+        observer: ProjectorObserver | None = None,
     ) -> None:
         self._events = events
+        self._observer = observer  # traces and metrics
         self._db = database
         self._policies = chosen_policies(policies)
         self._batch_size = batch_size
@@ -73,6 +88,7 @@ class Projector:
         return len(batch)
 
     def _apply(self, batch: list[RecordedEvent]) -> None:
+        started = time.perf_counter()
         last = batch[-1].position
         touched: dict[str, CaseState] = {}
         try:
@@ -104,6 +120,9 @@ class Projector:
             self.batches += 1
             self.events_projected += len(batch)
             self._position_changed.notify_all()
+        if self._observer is not None:
+            histories = {case_id: state.events for case_id, state in touched.items()}
+            self._observer.batch_applied(batch, histories, time.perf_counter() - started)
 
     def _apply_event(self, state: CaseState, recorded: RecordedEvent) -> None:
         """The one place an event enters the read models' state (rows are written per batch)."""

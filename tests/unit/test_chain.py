@@ -67,7 +67,7 @@ def test_each_event_is_sealed_to_the_one_before_and_the_case_remembers_the_last(
         "INC-1",
         1,
         "services.ledger.domain.case:Case.Assigned",
-        2,
+        Case.Event.class_version,
         event_fields(vars(first)),
         GENESIS,
     )
@@ -75,7 +75,7 @@ def test_each_event_is_sealed_to_the_one_before_and_the_case_remembers_the_last(
         "INC-1",
         2,
         "services.ledger.domain.case:Case.Transferred",
-        2,
+        Case.Event.class_version,
         event_fields(vars(second)),
         first.chain_hash,
     )

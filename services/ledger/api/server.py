@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 
 import grpc
@@ -46,9 +46,16 @@ def channel(target: str) -> grpc.Channel:
 class LedgerServer:
     """A gRPC server with health and reflection, to which the process adds its services."""
 
-    def __init__(self, host: str, port: int, max_workers: int) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        max_workers: int,
+        interceptors: Sequence[grpc.ServerInterceptor] = (),  # type: ignore[type-arg]
+    ) -> None:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
+            interceptors=list(interceptors),
             maximum_concurrent_rpcs=max_workers * 4,
         )
         self.health = health.HealthServicer(experimental_non_blocking=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from services.ledger.application.reads import LedgerReader
 from services.ledger.application.results import CommandResult
 from services.ledger.application.validation import Limits
 from services.ledger.domain.errors import DomainError
+from services.observability.tracing import current_trace_parent
 
 Expected = (DomainError, ApplicationError)
 
@@ -55,6 +57,14 @@ def remaining_seconds(context: grpc.ServicerContext) -> float | None:
 def deadline_of(context: grpc.ServicerContext) -> float | None:
     remaining = remaining_seconds(context)
     return None if remaining is None else time.monotonic() + remaining
+
+
+def traced(commands: list[c.Command]) -> list[c.Command]:
+    """The commands with the current trace context, which their events will carry."""
+    trace_parent = current_trace_parent()
+    if trace_parent is None:
+        return commands
+    return [dataclasses.replace(command, trace_parent=trace_parent) for command in commands]
 
 
 def _with_field_paths(
@@ -118,7 +128,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
         context: grpc.ServicerContext,
     ) -> pb.AppendResult:
         with errors_as_status(context):
-            command = parse(request, self._handler.limits)
+            (command,) = traced([parse(request, self._handler.limits)])
             result = self._writer.submit(command, deadline_of(context))
             return rendering.append_result(result)
 
@@ -177,7 +187,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
         parsed = [
             parsing.batch_command(command, i, limits) for i, command in enumerate(request.commands)
         ]
-        commands = [p for p in parsed if isinstance(p, c.Command)]
+        commands = traced([p for p in parsed if isinstance(p, c.Command)])
         with errors_as_status(context):
             executed = iter(self._handler.execute_batch(commands, deadline_of(context)))
         results = []
@@ -214,7 +224,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
         chunk: list[tuple[int, pb.BatchCommand, c.Command | InvalidCommand]],
         tally: ImportTally,
     ) -> None:
-        commands = [item for _, _, item in chunk if isinstance(item, c.Command)]
+        commands = traced([item for _, _, item in chunk if isinstance(item, c.Command)])
         executed = iter(self._handler.execute_batch(commands, enforce_size=False))
         for index, wire, item in chunk:
             outcome = item if isinstance(item, InvalidCommand) else next(executed)

@@ -24,13 +24,16 @@ class Command:
     actor: str
     occurred_at: datetime | None = None
     expected_version: int | None = None
+    # The W3C traceparent of the request that carried the command, stored with its events. Not
+    # part of what the command asks for: a retry under another trace is still the same command.
+    trace_parent: str | None = None
 
     @property
     def kind(self) -> str:
         return type(self).__name__
 
     def fingerprint(self) -> str:
-        """A digest of everything the command asks for, except its idempotency key.
+        """A digest of everything the command asks for, except its idempotency key and trace.
 
         Stable across processes and releases: field names and plain values only (enum values,
         ISO times), never object identities or hash seeds.
@@ -42,12 +45,13 @@ class Command:
 
 
 _PAYLOAD_FIELDS: dict[type, tuple[str, ...]] = {}
+_NOT_ASKED = frozenset({"command_id", "trace_parent"})
 
 
 def _payload_fields(command_class: type[Command]) -> tuple[str, ...]:
     names = _PAYLOAD_FIELDS.get(command_class)
     if names is None:
-        names = tuple(sorted(f.name for f in fields(command_class) if f.name != "command_id"))
+        names = tuple(sorted(f.name for f in fields(command_class) if f.name not in _NOT_ASKED))
         _PAYLOAD_FIELDS[command_class] = names
     return names
 

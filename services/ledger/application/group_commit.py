@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services.ledger.application.commands import Command
@@ -53,8 +54,10 @@ class GroupCommitWriter:
         max_batch: int = 256,
         linger_seconds: float = 0.0002,
         writers: int = 1,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._handler = handler
+        self._on_batch = on_batch  # told each batch's size (metrics)
         self._max_batch = max_batch
         self._linger = linger_seconds
         self._queue: deque[_Pending] = deque()
@@ -174,6 +177,8 @@ class GroupCommitWriter:
         with self._ready:
             self.batches += 1
             self.commands += len(live)
+        if self._on_batch is not None:
+            self._on_batch(len(live))
         for pending, outcome in zip(live, outcomes, strict=True):
             pending.outcome = outcome
             pending.done.set()

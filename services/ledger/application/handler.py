@@ -250,7 +250,10 @@ class CaseCommandHandler:
 def decide(case: Case | None, command: c.Command, now: datetime) -> Case:
     """Apply one command to the case (``None`` when it does not exist yet); raise if a rule forbids."""
     provenance = Provenance(
-        occurred_at=command.occurred_at or now, actor=command.actor, command_id=command.command_id
+        occurred_at=command.occurred_at or now,
+        actor=command.actor,
+        command_id=command.command_id,
+        trace_parent=command.trace_parent,
     )
     if case is None:
         if isinstance(command, c.Assign):

@@ -36,14 +36,24 @@ from services.ledger.domain.values import (
 
 @dataclass(frozen=True, slots=True)
 class Provenance:
-    """Who asked for a change, when it happened out there, and under which idempotency key."""
+    """Who asked for a change, when it happened out there, and under which idempotency key.
+
+    ``trace_parent`` is the W3C ``traceparent`` of the request that caused the change (None when
+    it came untraced), so whoever reads the event later can link its work to that trace.
+    """
 
     occurred_at: datetime
     actor: str
     command_id: str
+    trace_parent: str | None = None
 
     def as_event_kwargs(self) -> dict[str, Any]:
-        return {"occurred_at": self.occurred_at, "actor": self.actor, "command_id": self.command_id}
+        return {
+            "occurred_at": self.occurred_at,
+            "actor": self.actor,
+            "command_id": self.command_id,
+            "trace_parent": self.trace_parent,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +71,11 @@ class Case(BaseAggregate[str]):
 
         ``chain_hash`` links the event to the previous one of its case (``domain/chain.py``);
         version 1 events were stored before the chain existed and load with an empty one.
+        ``trace_parent`` is the W3C traceparent of the request that caused the event (None when
+        untraced); version 2 events were stored before it existed and load with none.
         """
 
-        class_version: ClassVar[int] = 2
+        class_version: ClassVar[int] = 3
         originator_id: str
         originator_version: int
         timestamp: datetime
@@ -71,6 +83,7 @@ class Case(BaseAggregate[str]):
         actor: str
         command_id: str
         chain_hash: str
+        trace_parent: str | None
 
         @property
         def recorded_at(self) -> datetime:
@@ -79,6 +92,10 @@ class Case(BaseAggregate[str]):
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state[CHAIN_FIELD] = ""
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["trace_parent"] = None
 
         def mutate(self, aggregate: Any) -> Any:
             case = super().mutate(aggregate)

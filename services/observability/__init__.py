@@ -1,0 +1,1 @@
+"""Traces, metrics and logs: how SREs see the ledger and its projectors from outside."""
