@@ -20,6 +20,7 @@ from services.ledger.api.servicer import LedgerServicer
 from services.ledger.application.group_commit import GroupCommitWriter
 from services.ledger.application.handler import CaseCommandHandler, utc_now
 from services.ledger.application.reads import LedgerReader
+from services.ledger.infrastructure.probe import ReachabilityProbe
 from services.ledger.infrastructure.store import EventsourcingStore
 from services.observability.measured import MeasuredEventStore
 from services.observability.metrics import Metrics, MetricsEndpoint
@@ -189,7 +190,7 @@ def build_ledger(settings: Settings, tracing: Tracing | None = None) -> Ledger:
                 auditing, grpc_server
             ),
         )
-        checks[SERVICE_NAME] = lambda: _reachable(store)
+        checks[SERVICE_NAME] = ReachabilityProbe(store)
     readmodels = projector = None
     if settings.runs("query") or settings.runs("projector"):
         readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
@@ -202,8 +203,9 @@ def build_ledger(settings: Settings, tracing: Tracing | None = None) -> Ledger:
         position = ProjectionPosition(readmodels, projector)
         servicer = QueryServicer(queries, position, settings.overstay(), cases=reader)
         durable = ProjectionPosition(readmodels, None)  # the committed tracking row
-        checks[QUERY_SERVICE_NAME] = lambda: _projection_ready(
-            store, durable, settings.max_projector_lag_seconds
+        probe = ReachabilityProbe(store)
+        checks[QUERY_SERVICE_NAME] = lambda: (
+            probe() or _projection_ready(store, durable, settings.max_projector_lag_seconds)
         )
         server.add_service(
             QUERY_SERVICE_NAME,
@@ -290,11 +292,6 @@ def open_import_target(settings: Settings, via: str, target: str | None) -> Iter
             )
     finally:
         embedded.stop(grace=1)
-
-
-def _reachable(store: EventsourcingStore) -> str | None:
-    store.max_position()  # raises StoreUnavailable when the database cannot be reached
-    return None
 
 
 def _projection_ready(
