@@ -30,7 +30,7 @@ import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from bench.common import median, print_table, write_json
-from bench.write_bench import ROOT, ledger_runs, parse_args
+from bench.write_bench import LOGS, ROOT, ledger_runs, parse_args
 
 GOAL = 0.9
 
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if any(k.startswith("OTEL_") for k in os.environ):
         raise SystemExit("unset the OTEL_* variables first: 'off' must mean no tracing")
     hi = f"@{args.concurrency}"
+    LOGS.mkdir(parents=True, exist_ok=True)
     sink = SinkProcess()
     off: list[dict[str, Any]] = []
     on: list[dict[str, Any]] = []
