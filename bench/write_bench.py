@@ -724,7 +724,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print_table(f"write benchmark (PostgreSQL, medians of {args.repeat}; client: {client})",
                 rows_out)  # fmt: skip
     figures["cpu_ms"] = cpu_breakdown(ledger_r, echo_r, library_r, imports, hi)
-    print("\nCPU per call or event, ms (median over rounds; server = this process, postgres = local "
+    print("\nCPU per call or event, ms (median over rounds; server = all server processes, postgres = local "
           "postgres processes; warm-up included):")  # fmt: skip
     for name, parts in figures["cpu_ms"].items():
         print(f"  {name:<28}" + "  ".join(f"{k} {v:.3f}" for k, v in parts.items()))
