@@ -8,9 +8,10 @@ newest checkpoint are protected by their cases' chains and the gap-free position
 rewritten last event of a case, or events removed from the very end, are caught once a checkpoint
 covers them). ``ledger serve`` seals every few seconds, so the window is small.
 
-A hole in the positions below the newest committed event is permanent (appends hold the table
-lock until they commit), so the checkpointer records holes it passes as known gaps — a
-transaction cut off between insert and commit leaves one — and verification accepts those.
+Appends restart the position sequence after the last committed position under the table lock,
+so positions have no holes, even after a cut-off transaction, a crash or a failover. Should one
+appear anyway (say, rows written by an older ledger), it is permanent below the newest committed
+event, so the checkpointer records the holes it passes as known gaps and verification accepts them.
 """
 
 from __future__ import annotations

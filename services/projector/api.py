@@ -16,7 +16,7 @@ from ownership.v1 import query_pb2 as pb
 from ownership.v1 import query_pb2_grpc
 from services.ledger.api import rendering
 from services.ledger.api.rendering import timestamp
-from services.ledger.api.servicer import Expected, abort, remaining_seconds
+from services.ledger.api.servicer import abort, remaining_seconds
 from services.ledger.application.errors import FieldViolation, InvalidCommand, ProjectionBehind
 from services.ledger.application.ports import RecordedEvent
 from services.ledger.application.reads import LedgerReader
@@ -60,7 +60,7 @@ class ProjectionPosition:
     def current(self) -> int:
         if self._projector is not None:
             return self._projector.position
-        with self._db.transaction() as cursor:
+        with self._db.reading() as cursor:
             return rm.read_position(cursor, TRACKING_NAME)
 
     def wait_for(self, position: int, timeout: float) -> None:
@@ -179,7 +179,9 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):  # type: ignore[misc]
             yield
         except UnknownPolicy as unknown:
             abort(context, InvalidCommand([FieldViolation("policy", str(unknown))]))
-        except Expected as error:
+        except grpc.RpcError:
+            raise  # abort() has already set the status
+        except Exception as error:  # the one status table; a bug becomes a logged INTERNAL
             abort(context, error)
 
     def GetCurrentOwner(

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg import sql
 
+from services.ledger.application.errors import StoreUnavailable
 from services.ledger.infrastructure.postgres_url import parse_postgres_url
 
 
@@ -260,6 +261,29 @@ class ReadModelDatabase:
         finally:
             if write:
                 self._write_lock.release()
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        """A read-only transaction for queries: an unreachable database is StoreUnavailable.
+
+        Queries answer callers, who should see UNAVAILABLE and retry, not UNKNOWN. The projector's
+        own transactions keep the driver's errors, which its leadership loop handles.
+        """
+        try:
+            with self.transaction() as cursor:
+                yield cursor
+        except (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.OperationalError) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "unable to open" not in str(exc):
+                raise
+            self._forget_connection()
+            raise StoreUnavailable(f"the read-model database is unavailable: {exc}") from exc
+
+    def _forget_connection(self) -> None:
+        """Drop this thread's broken connection, so the next call connects afresh."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None and self.is_postgres:
+            conn.close()
 
     def close(self) -> None:
         with self._opened_lock:

@@ -151,7 +151,7 @@ class OwnershipQueries:
         )
 
     def current_owner(self, case_id: str) -> CurrentOwnership:
-        with self._db.transaction() as cursor:
+        with self._db.reading() as cursor:
             cursor.execute(
                 f"SELECT {CURRENT_COLUMNS} FROM {table('current')} WHERE case_id = ?", (case_id,)
             )
@@ -162,7 +162,7 @@ class OwnershipQueries:
 
     def cases_by_owner(self, agent_id: str, group_id: str, limit: int) -> list[CurrentOwnership]:
         column, value = ("agent_id", agent_id) if agent_id else ("group_id", group_id)
-        with self._db.transaction() as cursor:
+        with self._db.reading() as cursor:
             cursor.execute(
                 f"SELECT {CURRENT_COLUMNS} FROM {table('current')} "
                 f"WHERE {column} = ? AND status <> 'resolved' "
@@ -181,7 +181,7 @@ class OwnershipQueries:
     def owner_at(self, case_id: str, at: datetime) -> OwnerAt:
         at_us = micros(at)
         holding = "start_us <= ? AND (end_us IS NULL OR end_us > ?)"
-        with self._db.transaction() as cursor:
+        with self._db.reading() as cursor:
             self._require_case(cursor, case_id)
             cursor.execute(
                 f"SELECT level, holder, group_id, tier FROM {table('tenure')} "
@@ -206,7 +206,7 @@ class OwnershipQueries:
         )
 
     def intervals(self, case_id: str, level: Level | None) -> list[Interval]:
-        with self._db.transaction() as cursor:
+        with self._db.reading() as cursor:
             self._require_case(cursor, case_id)
             statement = (
                 f"SELECT level, holder, group_id, tier, start_us, end_us, paused_customer_us, "
@@ -272,7 +272,7 @@ class OwnershipQueries:
             params += (key,)
         statement += f" GROUP BY {group_column} ORDER BY 2 DESC, 1 LIMIT ?"
         params += (limit,)
-        with self._db.transaction() as cursor:
+        with self._db.reading() as cursor:
             cursor.execute(statement, params)
             rows = cursor.fetchall()
             ongoing = self._ongoing_pauses(cursor, group_column, tenure_level, key)
@@ -311,7 +311,7 @@ class OwnershipQueries:
         return found
 
     def handoff_stats(self, case_id: str) -> dict[str, int]:
-        with self._db.transaction() as cursor:
+        with self._db.reading() as cursor:
             cursor.execute(f"SELECT * FROM {table('handoff')} WHERE case_id = ?", (case_id,))
             row = cursor.fetchone()
         if row is None:
@@ -325,7 +325,7 @@ class OwnershipQueries:
         return dict(zip(names, (int(v) for v in row[1:]), strict=True))
 
     def handover_network(self, level: Level, top_n: int) -> list[tuple[str, str, int]]:
-        with self._db.transaction() as cursor:
+        with self._db.reading() as cursor:
             cursor.execute(
                 f"SELECT from_holder, to_holder, SUM(n) FROM {table('handover')} WHERE level = ? "
                 "GROUP BY from_holder, to_holder ORDER BY 3 DESC, 1, 2 LIMIT ?",
@@ -340,7 +340,7 @@ class OwnershipQueries:
             ("case_id", case_id) if case_id else ("agent_id", agent_id) if agent_id
             else ("group_id", group_id)
         )  # fmt: skip
-        with self._db.transaction() as cursor:
+        with self._db.reading() as cursor:
             if case_id:
                 self._require_case(cursor, case_id)
             cursor.execute(
@@ -366,7 +366,7 @@ class OwnershipQueries:
         if group_id:
             statement += " AND group_id = ?"
             params += (group_id,)
-        with self._db.transaction() as cursor:
+        with self._db.reading() as cursor:
             cursor.execute(statement + " ORDER BY owned_since_us, case_id", params)
             rows = cursor.fetchall()
         now = self._clock()

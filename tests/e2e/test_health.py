@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg import sql
 
-from ownership.v1 import ledger_pb2_grpc
+from ownership.v1 import ledger_pb2_grpc, query_pb2, query_pb2_grpc
 from services.bootstrap import QUERY_SERVICE_NAME, build_projector
 from services.ledger.api.server import SERVICE_NAME, channel
 from tests.e2e import wire
@@ -104,4 +104,32 @@ def test_the_query_service_is_not_serving_while_the_projector_lags(database_url:
             assert projector.catch_up() == 1
             wait_for(chan, QUERY_SERVICE_NAME, SERVING)
     finally:
+        running.stop(grace=1)
+
+
+def test_queries_answer_unavailable_while_the_read_model_database_is_unreachable(
+    own_database: tuple[str, str], postgres_server_url: str
+) -> None:
+    url, name = own_database
+    running = start_ledger(url, services="ledger,query")
+    try:
+        assert running.readmodels is not None
+        projector = build_projector(running.settings, running.store, running.readmodels)
+        with channel(f"127.0.0.1:{running.server.port}") as chan:
+            ledger_pb2_grpc.LedgerServiceStub(chan).Assign(wire.assign("H-3", "h/3"), timeout=10)
+            assert projector.catch_up() == 1
+            queries = query_pb2_grpc.QueryServiceStub(chan)
+            ask = query_pb2.GetCurrentOwnerRequest(case_id="H-3")
+            assert queries.GetCurrentOwner(ask, timeout=10).case.owner == wire.ALICE
+
+            set_connections(postgres_server_url, name, allowed=False)
+            with pytest.raises(grpc.RpcError) as refused:
+                queries.GetCurrentOwner(ask, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # retryable, not UNKNOWN
+            assert "read-model database is unavailable" in (refused.value.details() or "")
+
+            set_connections(postgres_server_url, name, allowed=True)
+            assert queries.GetCurrentOwner(ask, timeout=10).case.owner == wire.ALICE
+    finally:
+        set_connections(postgres_server_url, name, allowed=True)
         running.stop(grace=1)
