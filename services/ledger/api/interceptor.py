@@ -19,6 +19,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ownership.v1 import ledger_pb2 as pb
+from services.ledger.api.status import grpc_code
 from services.observability.metrics import Metrics
 from services.observability.tracing import W3C
 
@@ -37,13 +38,10 @@ SERVER_FAULTS = {
 }
 DETAILS_KEY = "grpc-status-details-bin"
 HANDOFF_REQUESTS = (pb.TransferRequest, pb.JoinSwarmRequest, pb.LeaveSwarmRequest)
-COMMAND_REQUESTS = (
-    *HANDOFF_REQUESTS,
-    pb.AssignRequest,
-    pb.PauseRequest,
-    pb.ResumeRequest,
-    pb.ResolveRequest,
-    pb.ReopenRequest,
+# Every single-command request, read off the batch's oneof so a new command is never missed.
+COMMAND_REQUESTS = tuple(
+    getattr(pb, cast(Any, field.message_type).name)
+    for field in pb.BatchCommand.DESCRIPTOR.oneofs_by_name["command"].fields
 )
 
 
@@ -299,7 +297,7 @@ def _log_refusal(
 
 
 def _log_refused_item(index: int, command: Any, status: status_pb2.Status) -> None:
-    code = next(c for c in grpc.StatusCode if c.value[0] == status.code)
+    code = grpc_code(status)
     log.info(
         "refused batch command %d: %s",
         index,
