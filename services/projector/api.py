@@ -16,7 +16,7 @@ from ownership.v1 import query_pb2 as pb
 from ownership.v1 import query_pb2_grpc
 from services.ledger.api import rendering
 from services.ledger.api.rendering import timestamp
-from services.ledger.api.servicer import abort, remaining_seconds
+from services.ledger.api.servicer import errors_as_status, remaining_seconds
 from services.ledger.application.errors import FieldViolation, InvalidCommand, ProjectionBehind
 from services.ledger.application.ports import RecordedEvent
 from services.ledger.application.reads import LedgerReader
@@ -173,16 +173,13 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):  # type: ignore[misc]
 
     @contextmanager
     def _answering(self, min_position: int, context: grpc.ServicerContext) -> Iterator[None]:
-        try:
-            if min_position > 0:
-                self._position.wait_for(min_position, _wait_budget(remaining_seconds(context)))
-            yield
-        except UnknownPolicy as unknown:
-            abort(context, InvalidCommand([FieldViolation("policy", str(unknown))]))
-        except grpc.RpcError:
-            raise  # abort() has already set the status
-        except Exception as error:  # the one status table; a bug becomes a logged INTERNAL
-            abort(context, error)
+        with errors_as_status(context):
+            try:
+                if min_position > 0:
+                    self._position.wait_for(min_position, _wait_budget(remaining_seconds(context)))
+                yield
+            except UnknownPolicy as unknown:
+                raise InvalidCommand([FieldViolation("policy", str(unknown))]) from unknown
 
     def GetCurrentOwner(
         self, request: pb.GetCurrentOwnerRequest, context: grpc.ServicerContext

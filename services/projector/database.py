@@ -45,10 +45,6 @@ class Cursor(Protocol):
         """DELETE every row of ``table`` whose ``column`` is one of ``values``."""
         ...
 
-    def insert_rows(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Append rows (full width, in column order) to ``table`` as fast as the database allows."""
-        ...
-
     def upsert_rows(
         self, table: str, shape: TableShape, rows: Sequence[Sequence[Any]], *, stored: int
     ) -> None:
@@ -80,11 +76,6 @@ class _SqliteCursor:
 
     def delete_where_in(self, table: str, column: str, values: Sequence[Any]) -> None:
         self._cursor.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(v,) for v in values])  # noqa: S608
-
-    def insert_rows(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            marks = ", ".join("?" for _ in rows[0])
-            self._cursor.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
 
     def upsert_rows(
         self, table: str, shape: TableShape, rows: Sequence[Sequence[Any]], *, stored: int
@@ -125,15 +116,6 @@ class _PgCursor:
                 ),
                 [list(values)],
             )
-
-    def insert_rows(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
-        # COPY is PostgreSQL's fastest way in; a read-model batch writes thousands of rows.
-        if rows:
-            with self._cursor.copy(
-                sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))
-            ) as copy:
-                for row in rows:
-                    copy.write_row(row)
 
     def upsert_rows(
         self, table: str, shape: TableShape, rows: Sequence[Sequence[Any]], *, stored: int
