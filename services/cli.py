@@ -63,6 +63,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["processes"] = args.processes
     if getattr(args, "metrics_port", None) is not None:
         overrides["metrics_port"] = args.metrics_port
+    if getattr(args, "readmodel_url", None):
+        overrides["readmodel_url"] = args.readmodel_url
     return Settings(**overrides)
 
 
@@ -136,8 +138,6 @@ def _ledger_process(
 def project(args: argparse.Namespace) -> int:
     """Run the projector alone (production), or rebuild every read model from position 0."""
     settings = _settings(args)
-    if args.readmodel_url:
-        settings = settings.model_copy(update={"readmodel_url": args.readmodel_url})
     # The projector reads the ledger on one thread: a pool sized for gRPC workers would hold
     # dozens of idle PostgreSQL connections per replica.
     store = build_store(settings, pool_size=2)
@@ -192,8 +192,6 @@ def project(args: argparse.Namespace) -> int:
 def import_log(args: argparse.Namespace) -> int:
     """Import a real ITSM log through the ledger's write path, then bring the read models current."""
     settings = _settings(args)
-    if args.readmodel_url:
-        settings = settings.model_copy(update={"readmodel_url": args.readmodel_url})
     mapping = load_mapping(args.format, args.mapping)
     started = time.monotonic()
     with open_import_target(settings, args.via, args.target) as target:
@@ -214,8 +212,6 @@ def import_log(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     """The ownership figures from the read models: JSON (stdout or --json) and an HTML page."""
     settings = _settings(args)
-    if args.readmodel_url:
-        settings = settings.model_copy(update={"readmodel_url": args.readmodel_url})
     readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
     try:
         figures = ownership_figures(readmodels, top_n=args.top)
