@@ -119,14 +119,15 @@ def verify(args: argparse.Namespace, settings_of: SettingsOf) -> int:
 
 def export(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     with _auditor(settings_of(args)) as (_store, auditor):
+        lines: Iterable[str]
         if args.case:
             try:
-                lines = list(auditor.export_case(args.case))
+                lines = list(auditor.export_case(args.case))  # one case: small, and checked first
             except CaseNotFound as missing:
                 print(missing, file=sys.stderr)
                 return USAGE
         else:
-            lines = list(auditor.export_range(*args.range))
+            lines = auditor.export_range(*args.range)  # streamed: a range may be the whole ledger
         if args.output:
             with Path(args.output).open("w", encoding="utf-8") as out:
                 count = _write_lines(lines, out)
