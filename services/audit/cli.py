@@ -18,6 +18,7 @@ from services.audit.service import Auditor, verify_lines
 from services.bootstrap import build_auditor, build_store
 from services.ledger.domain.errors import CaseNotFound
 from services.ledger.infrastructure.store import EventsourcingStore
+from services.progress import Progress
 from services.projector.credit import POLICIES
 from services.projector.database import ReadModelDatabase
 from services.projector.queries import OwnershipQueries
@@ -26,35 +27,6 @@ from services.settings import Settings
 SettingsOf = Callable[[argparse.Namespace], Settings]
 BROKEN = 1  # exit status of a verification that found a break
 USAGE = 2  # exit status for a request that cannot be answered (unknown case, bad range)
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr, drawn only on a terminal, at most ten times a second."""
-
-    def __init__(self, label: str, total: int, stream: TextIO = sys.stderr) -> None:
-        self._label = label
-        self._total = max(total, 1)
-        self._stream = stream
-        self._enabled = stream.isatty()
-        self._started = self._drawn = time.monotonic()
-
-    def __call__(self, done: int) -> None:
-        now = time.monotonic()
-        if not self._enabled or (now - self._drawn < 0.1 and done < self._total):
-            return
-        self._drawn = now
-        share = min(done / self._total, 1.0)
-        filled = int(share * 30)
-        rate = done / max(now - self._started, 1e-9)
-        self._stream.write(
-            f"\r{self._label} [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%} "
-            f"{done}/{self._total} ({rate:,.0f}/s)"
-        )
-        self._stream.flush()
-
-    def close(self) -> None:
-        if self._enabled:
-            self._stream.write("\n")
 
 
 def parse_range(text: str) -> tuple[int, int | None]:
@@ -111,9 +83,9 @@ def verify(args: argparse.Namespace, settings_of: SettingsOf) -> int:
                 return USAGE
         else:
             first, last = args.range or (1, None)
-            bar = ProgressBar("verify", last or store.max_position())
+            bar = Progress(last or store.max_position(), "verify", unit="events")
             report = auditor.verify_range(first, last, progress=bar)
-            bar.close()
+            bar.finish()
         return _print_report(report, sys.stdout)
 
 
@@ -166,12 +138,12 @@ def replay_command(args: argparse.Namespace, settings_of: SettingsOf) -> int:
         url = args.into or replay_url(settings.resolved_readmodel_url(), position)
         target = ReadModelDatabase(url)
         try:
-            bar = ProgressBar("replay", position)
+            bar = Progress(position, "replay", unit="events")
             started = time.monotonic()
             reached = replay(
                 store, target, list(POLICIES.values()), position, settings.projector_batch_size, bar
             )
-            bar.close()
+            bar.finish()
             print(
                 f"replayed positions 1..{reached} into {url} in {time.monotonic() - started:.1f}s"
             )

@@ -21,13 +21,13 @@ from ownership.v1 import ledger_pb2 as pb
 from ownership.v1 import ledger_pb2_grpc
 from services.itsm.mapping import ColumnMapping
 from services.itsm.plan import PlanSummary, case_commands, group_by_case, source_rows
-from services.itsm.progress import Progress
 from services.itsm.readers import read_rows
 from services.ledger.api import rendering
 from services.ledger.api.status import status_for
 from services.ledger.application import commands as c
 from services.ledger.application.handler import CaseCommandHandler
 from services.ledger.application.results import CommandResult
+from services.progress import Progress
 
 
 @dataclass
