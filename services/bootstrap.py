@@ -28,6 +28,7 @@ from services.observability.tracing import Tracing, tracing_from_env
 from services.projector.api import ProjectionPosition, QueryServicer
 from services.projector.credit import POLICIES
 from services.projector.database import ReadModelDatabase
+from services.projector.gcpacing import FrozenLongLived
 from services.projector.projector import Projector
 from services.projector.queries import OwnershipQueries
 from services.projector.telemetry import ProjectorTelemetry, projection_lag
@@ -151,6 +152,7 @@ def build_projector(
         list(POLICIES.values()),
         batch_size=settings.projector_batch_size,
         observer=observer,
+        gc_pacing=FrozenLongLived(),
     )
     if telemetry is not None and telemetry.metrics is not None:
         telemetry.metrics.watch_projection(

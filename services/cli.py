@@ -40,6 +40,7 @@ from services.processes import child_logging, run_processes, wait_for_stop_signa
 from services.projector.api import timeline_entry
 from services.projector.credit import POLICIES
 from services.projector.database import ReadModelDatabase
+from services.projector.gcpacing import FrozenLongLived
 from services.projector.leadership import run_elected
 from services.projector.projector import rebuild
 from services.projector.telemetry import handoff_timeline
@@ -146,7 +147,11 @@ def project(args: argparse.Namespace) -> int:
         if args.rebuild:
             started = time.monotonic()
             count = rebuild(
-                store, readmodels, list(POLICIES.values()), settings.projector_batch_size
+                store,
+                readmodels,
+                list(POLICIES.values()),
+                settings.projector_batch_size,
+                gc_pacing=FrozenLongLived(),
             )
             elapsed = time.monotonic() - started
             print(f"rebuilt read models from {count} events in {elapsed:.1f}s")

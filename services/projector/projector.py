@@ -25,6 +25,7 @@ from services.projector import readmodels as rm
 from services.projector.casestate import CaseState, CaseStates
 from services.projector.credit import CreditPolicy, chosen_policies
 from services.projector.database import ReadModelDatabase
+from services.projector.gcpacing import FrozenLongLived
 
 log = logging.getLogger(__name__)
 TRACKING_NAME = "readmodels"
@@ -59,8 +60,10 @@ class Projector:
         cache_cases: int = 5_000,
         generation: str = "",
         observer: ProjectorObserver | None = None,
+        gc_pacing: FrozenLongLived | None = None,
     ) -> None:
         self._events = events
+        self._gc_pacing = gc_pacing
         self._observer = observer  # traces and metrics
         self._db = database
         self._policies = chosen_policies(policies)
@@ -123,6 +126,8 @@ class Projector:
         if self._observer is not None:
             histories = {case_id: state.events for case_id, state in touched.items()}
             self._observer.batch_applied(batch, histories, time.perf_counter() - started)
+        if self._gc_pacing is not None:
+            self._gc_pacing.after_batch()
 
     def _apply_event(self, state: CaseState, recorded: RecordedEvent) -> None:
         """The one place an event enters the read models' state (rows are written per batch)."""
@@ -183,12 +188,15 @@ def rebuild(
     policies: Sequence[CreditPolicy],
     batch_size: int = 1000,
     stop_at: int | None = None,
+    gc_pacing: FrozenLongLived | None = None,
 ) -> int:
     """Replay from position 0 into fresh tables, then swap them in one transaction."""
     staging = "_rebuild"
     with database.transaction(write=True) as cursor:
         rm.drop_tables(cursor, staging)
-    projector = Projector(events, database, policies, batch_size, generation=staging)
+    projector = Projector(
+        events, database, policies, batch_size, generation=staging, gc_pacing=gc_pacing
+    )
     projected = projector.catch_up(stop_at)
     with database.transaction(write=True) as cursor:
         rm.drop_tables(cursor)

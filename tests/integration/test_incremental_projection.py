@@ -11,6 +11,7 @@ a cache so small that cases keep leaving it.
 
 from __future__ import annotations
 
+import gc
 import random
 from collections import defaultdict
 from datetime import timedelta
@@ -171,3 +172,32 @@ def test_incremental_projection_equals_a_whole_case_derive(
     assert count_corrections(events) >= 3
     assert any(row[5] for row in projected["pause"]), "no clock-skewed pause was clamped"
     assert_same_contents(projected, whole_case_rows(events, last))
+
+
+def test_projected_cases_are_freed_by_reference_counting(sqlite_url: str, tmp_path: Path) -> None:
+    """``gcpacing.FrozenLongLived`` freezes the case states, which is only safe while they hold
+    no reference cycles: the cyclic collector never sees them again, reference counting must free
+    them when they leave the cache."""
+    store = build_store(Settings(database_url=sqlite_url))
+    database = ReadModelDatabase(f"sqlite:///{tmp_path}/cycles.sqlite")
+    try:
+        fill(store, story_commands(30, per_case=14, seed=5))
+        fill(store, corrections(store, random.Random(5), 10))  # late events re-derive cases
+        projector = Projector(store, database, POLICY_LIST, batch_size=17, cache_cases=4)
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)  # unreachable cycles go to gc.garbage, not away
+        try:
+            projected = projector.catch_up()
+            del projector
+            gc.collect()
+            cyclic = sorted({type(o).__qualname__ for o in gc.garbage})
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    finally:
+        database.close()
+        store.close()
+    assert projected > 300
+    assert not cyclic, f"projecting left reference cycles of {cyclic}"
