@@ -64,13 +64,11 @@ class LedgerRecorder(Protocol):
 
     def select_commands(self, command_ids: Sequence[str]) -> list[StoredCommand]: ...
 
-    def select_commands_and_versions(
-        self, command_ids: Sequence[str], case_ids: Sequence[str]
-    ) -> tuple[list[StoredCommand], dict[str, int]]: ...
+    def select_commands_and_events(
+        self, command_ids: Sequence[str], case_ids: Sequence[str], after_versions: Sequence[int]
+    ) -> tuple[list[StoredCommand], list[StoredEvent]]: ...
 
     def select_position(self, case_id: str, version: int) -> int | None: ...
-
-    def select_versions(self, case_ids: Sequence[str]) -> dict[str, int]: ...
 
     def select_case_notifications(
         self, case_id: str, after_version: int, limit: int
@@ -244,17 +242,20 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, max(originator_version) AS version FROM {schema}.{events} "
             "WHERE originator_id = ANY(%s) GROUP BY originator_id"
         ).format(schema=schema, events=events)
-        self.select_commands_and_versions_statement = SQL(
+        # A batch's reads in one round trip: the stored commands among its command ids, and each
+        # case's events after the version this process already holds (0: all of them).
+        self.select_commands_and_events_statement = SQL(
             "SELECT c.command_id, c.case_id, c.kind, c.fingerprint, c.version_before, "
-            "c.version_after, e.notification_id AS position FROM {schema}.{commands} c "
+            "c.version_after, e.notification_id AS position, NULL::text AS topic, "
+            "NULL::bytea AS state FROM {schema}.{commands} c "
             "JOIN {schema}.{events} e "
             "ON e.originator_id = c.case_id AND e.originator_version = c.version_after "
             "WHERE c.command_id = ANY(%s::text[]) "
             "UNION ALL "
-            "SELECT NULL, v.case_id, NULL, NULL, NULL, v.version, NULL FROM ("
-            "SELECT u.case_id, (SELECT max(originator_version) FROM {schema}.{events} "
-            "WHERE originator_id = u.case_id) AS version FROM unnest(%s::text[]) AS u(case_id)"
-            ") v WHERE v.version IS NOT NULL"
+            "SELECT NULL, e.originator_id, NULL, NULL, NULL, e.originator_version, NULL, e.topic, "
+            "e.state FROM unnest(%s::text[], %s::bigint[]) AS u(case_id, after_version) "
+            "JOIN {schema}.{events} e "
+            "ON e.originator_id = u.case_id AND e.originator_version > u.after_version"
         ).format(schema=schema, commands=commands, events=events)
         append = Identifier(events_table_name.removesuffix("_events") + "_append")
         self.sql_create_statements.append(
@@ -372,28 +373,31 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         curs.execute(self.select_versions_statement, [list(first)], prepare=True)
         _refuse_taken(first, curs.fetchall())
 
-    def select_versions(self, case_ids: Sequence[str]) -> dict[str, int]:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.select_versions_statement, [list(case_ids)], prepare=True)
-            return {row["originator_id"]: row["version"] for row in curs.fetchall()}
-
-    def select_commands_and_versions(
-        self, command_ids: Sequence[str], case_ids: Sequence[str]
-    ) -> tuple[list[StoredCommand], dict[str, int]]:
-        """A batch's two reads in one round trip."""
+    def select_commands_and_events(
+        self, command_ids: Sequence[str], case_ids: Sequence[str], after_versions: Sequence[int]
+    ) -> tuple[list[StoredCommand], list[StoredEvent]]:
+        """The stored commands among ``command_ids``, and the events of each case after its
+        ``after_versions`` entry, in one round trip. Events come in no particular order."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                self.select_commands_and_versions_statement,
-                [list(command_ids), list(case_ids)],
+                self.select_commands_and_events_statement,
+                [list(command_ids), list(case_ids), list(after_versions)],
                 prepare=True,
             )
-            found, versions = [], {}
+            found, events = [], []
             for row in curs.fetchall():
                 if row["command_id"] is None:
-                    versions[row["case_id"]] = row["version_after"]
+                    events.append(
+                        StoredEvent(
+                            originator_id=row["case_id"],
+                            originator_version=row["version_after"],
+                            topic=row["topic"],
+                            state=bytes(row["state"]),
+                        )
+                    )
                 else:
                     found.append(_stored_command(row))
-            return found, versions
+            return found, events
 
     def select_commands(self, command_ids: Sequence[str]) -> list[StoredCommand]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -467,22 +471,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             c.execute(statement, list(command_ids))
             return [_stored_command(row) for row in c.fetchall()]
 
-    def select_commands_and_versions(
-        self, command_ids: Sequence[str], case_ids: Sequence[str]
-    ) -> tuple[list[StoredCommand], dict[str, int]]:
-        return self.select_commands(command_ids), self.select_versions(case_ids)
-
-    def select_versions(self, case_ids: Sequence[str]) -> dict[str, int]:
-        if not case_ids:
-            return {}
-        placeholders = ", ".join("?" for _ in case_ids)
-        statement = (
-            f"SELECT originator_id, max(originator_version) FROM {self.events_table_name} "
-            f"WHERE originator_id IN ({placeholders}) GROUP BY originator_id"
-        )
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, list(case_ids))
-            return {row[0]: row[1] for row in c.fetchall()}
+    def select_commands_and_events(
+        self, command_ids: Sequence[str], case_ids: Sequence[str], after_versions: Sequence[int]
+    ) -> tuple[list[StoredCommand], list[StoredEvent]]:
+        events = [
+            event
+            for case_id, after in zip(case_ids, after_versions, strict=True)
+            for event in self.select_events(case_id, gt=after)
+        ]
+        return self.select_commands(command_ids), events
 
     def select_position(self, case_id: str, version: int) -> int | None:
         with self.datastore.transaction(commit=False) as c:

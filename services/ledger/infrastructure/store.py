@@ -12,13 +12,14 @@ from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import psycopg
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     JSONTranscoder,
     Notification,
     OperationalError,
+    StoredEvent,
 )
 from eventsourcing.utils import get_topic
 from psycopg import sql
@@ -121,6 +122,11 @@ class CaseCache:
             self._cases.move_to_end(case_id)
         return case.copy()
 
+    def discard(self, case_ids: Iterable[str]) -> None:
+        with self._lock:
+            for case_id in case_ids:
+                self._cases.pop(case_id, None)
+
     def put(self, case: Case) -> None:
         if self._max_cases <= 0:
             return
@@ -173,42 +179,41 @@ class EventsourcingStore:
     def load_for_commands(
         self, command_ids: Iterable[str], case_ids: Iterable[str]
     ) -> tuple[dict[str, StoredCommand], dict[str, Case | None]]:
-        """``find_commands`` and ``load_cases`` together, with one round trip to the database."""
+        """``find_commands`` and ``load_cases`` together, with one round trip to the database.
+
+        A cached case asks only for its events after the cached version (usually none, or the
+        few another process wrote), a case not cached for its whole history, and every case of
+        the batch in the same query. Another process may still move a case after this read: the
+        version check under the write lock catches that.
+        """
         wanted = list(dict.fromkeys(case_ids))
+        cached = [self._cache.get(case_id) for case_id in wanted]
         with _translated_errors():
-            found, versions = self.recorder.select_commands_and_versions(list(command_ids), wanted)
-            cases = {case_id: self._current(case_id, versions.get(case_id)) for case_id in wanted}
+            found, stored_events = self.recorder.select_commands_and_events(
+                list(command_ids), wanted, [0 if case is None else case.version for case in cached]
+            )
+        newer: dict[str, list[StoredEvent]] = {}
+        for stored in stored_events:
+            newer.setdefault(str(stored.originator_id), []).append(stored)
+        cases = {
+            case_id: self._brought_up_to_date(case, newer.get(case_id, []))
+            for case_id, case in zip(wanted, cached, strict=True)
+        }
         return {stored.record.command_id: stored for stored in found}, cases
+
+    def _brought_up_to_date(self, case: Case | None, newer: list[StoredEvent]) -> Case | None:
+        """``case`` (None: not yet known here) with ``newer`` events applied in version order."""
+        for stored in sorted(newer, key=_version):
+            event = cast(Case.Event, self.app.mapper.to_domain_event(stored))
+            case = cast(Case, event.mutate(case))
+        return case
 
     def load_case(self, case_id: str) -> Case | None:
         return self.load_cases([case_id])[case_id]
 
     def load_cases(self, case_ids: Iterable[str]) -> dict[str, Case | None]:
-        """Current state of each case (None: it does not exist), as private copies.
-
-        One query asks for every case's current version; a cached case at that version is used
-        as it is, an older one is fast-forwarded with just its newer events, and only a case not
-        cached is rebuilt from its whole history. Another process may still move a case after this
-        read: the version check under the write lock catches that.
-        """
-        wanted = list(dict.fromkeys(case_ids))
-        with _translated_errors():
-            versions = self.recorder.select_versions(wanted) if wanted else {}
-            return {case_id: self._current(case_id, versions.get(case_id)) for case_id in wanted}
-
-    def _current(self, case_id: str, version: int | None) -> Case | None:
-        if version is None:
-            return None
-        case = self._cache.get(case_id)
-        if case is None:
-            try:
-                return cast(Case, self.app.repository.get(case_id))
-            except AggregateNotFoundError:  # appended after the version query: not yet visible
-                return None
-        if case.version < version:
-            for event in self.app.events.get(case_id, gt=case.version):
-                cast(Case.Event, event).mutate(case)
-        return case
+        """Current state of each case (None: it does not exist), as private copies."""
+        return self.load_for_commands((), case_ids)[1]
 
     def append(
         self, events: Sequence[Case.Event], cases: Sequence[Case], records: Sequence[CommandRecord]
@@ -219,6 +224,9 @@ class EventsourcingStore:
             with _translated_errors():
                 recordings = self.app.events.put(events, command_records=records)
         except IntegrityError as conflict:
+            # The cached copies may be what lost (a case moved elsewhere, or a restored database
+            # behind the cache): the next attempt reads these cases afresh.
+            self._cache.discard(case.id for case in cases)
             raise AppendConflict(str(conflict)) from conflict
         for case in cases:
             self._cache.put(case)
@@ -327,6 +335,10 @@ class EventsourcingStore:
         self._closing.set()
         self._bump()
         self.app.close()
+
+
+def _version(event: StoredEvent) -> int:
+    return event.originator_version
 
 
 def _create_schema(url: PostgresUrl) -> None:
