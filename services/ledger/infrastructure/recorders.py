@@ -33,6 +33,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier, Literal
 
 from services.ledger.application.ports import CommandRecord, StoredCommand
+from services.ledger.infrastructure.pg_arrays import ByteaArray, Int8Array, TextArray
 
 # From this many rows on, a transaction writes with COPY rather than INSERT.
 COPY_THRESHOLD = 64
@@ -86,6 +87,18 @@ def _record_params(records: Iterable[CommandRecord]) -> list[tuple[Any, ...]]:
             r.version_after,
         )
         for r in records
+    ]
+
+
+def _record_arrays(records: Sequence[CommandRecord]) -> list[list[Any]]:
+    """The records' columns, as the arrays the append function takes."""
+    return [
+        TextArray([r.command_id for r in records]),
+        TextArray([r.case_id for r in records]),
+        TextArray([r.kind for r in records]),
+        TextArray([r.fingerprint for r in records]),
+        Int8Array([r.version_before for r in records]),
+        Int8Array([r.version_after for r in records]),
     ]
 
 
@@ -333,16 +346,15 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         Group commit writes many small batches one after another, so the writer's round trips
         and per-statement overhead set the pace; one call is one round trip.
         """
-        record_columns = list(zip(*_record_params(records), strict=True)) or [()] * 6
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 self.append_statement,
                 [
-                    *(list(column) for column in record_columns),
-                    [str(e.originator_id) for e in stored_events],
-                    [e.originator_version for e in stored_events],
-                    [e.topic for e in stored_events],
-                    [e.state for e in stored_events],
+                    *_record_arrays(records),
+                    TextArray([str(e.originator_id) for e in stored_events]),
+                    Int8Array([e.originator_version for e in stored_events]),
+                    TextArray([e.topic for e in stored_events]),
+                    ByteaArray([e.state for e in stored_events]),
                 ],
                 prepare=True,
             )
@@ -381,7 +393,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 self.select_commands_and_events_statement,
-                [list(command_ids), list(case_ids), list(after_versions)],
+                [TextArray(command_ids), TextArray(case_ids), Int8Array(after_versions)],
                 prepare=True,
             )
             found, events = [], []
