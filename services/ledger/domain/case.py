@@ -21,7 +21,7 @@ from eventsourcing.domain import (
 )
 from eventsourcing.utils import get_topic
 
-from services.ledger.domain.chain import CHAIN_FIELD, GENESIS, event_fields, link_hash
+from services.ledger.domain.chain import CHAIN_FIELD, GENESIS, state_link_hash
 from services.ledger.domain.errors import Rule, RuleViolated
 from services.ledger.domain.values import (
     CaseStatus,
@@ -459,12 +459,12 @@ def _seal(event: Case.Event, previous_hash: str) -> str:
     Hashing the constructed event (not the arguments given to it) covers fields with defaults
     too. The event is frozen for everyone else; this is the single write, before anyone sees it.
     """
-    digest = link_hash(
+    digest = state_link_hash(
         event.originator_id,
         event.originator_version,
         get_topic(type(event)),
         type(event).class_version,
-        event_fields(vars(event)),
+        vars(event),
         previous_hash,
     )
     object.__setattr__(event, CHAIN_FIELD, digest)

@@ -38,7 +38,10 @@ from services.ledger.infrastructure.recorders import (
     PostgresLedgerRecorder,
     SQLiteLedgerRecorder,
 )
-from services.ledger.infrastructure.transcoding import register_domain_transcodings
+from services.ledger.infrastructure.transcoding import (
+    LedgerJSONTranscoder,
+    register_domain_transcodings,
+)
 
 
 class LedgerApplication(Application[str]):
@@ -60,6 +63,8 @@ def persistence_env(database_url: str, pool_size: int) -> dict[str, str]:
     common = {
         "ORIGINATOR_ID_TYPE": "text",
         "CREATE_TABLE": "y",
+        # The library's JSON format, written by a faster encoder (the same bytes).
+        "TRANSCODER_TOPIC": get_topic(LedgerJSONTranscoder),
     }
     if parts.scheme == "sqlite":
         path = unquote(parts.path)
