@@ -89,6 +89,7 @@ CLIENT = (
 CALL_TIMEOUT = 30.0  # seconds, per RPC
 MAX_ERRORS = 100  # a client run gives up after this many failed calls
 
+FIGURES = ("unary", "import", "projector")
 GOALS = {"vs_echo": 0.7, "vs_library": 3.0, "p99_vs_echo": 3.0, "vs_copy": 0.35, "vs_pull": 0.5}
 
 
@@ -508,25 +509,25 @@ def copy_rate(url: str, rows: list[tuple[str, int, str, bytes]], table: str) -> 
 # --- main ---------------------------------------------------------------------------------------
 
 
+def cpu_per(runs: list[Any], unit: str, keys: dict[str, str]) -> dict[str, float]:
+    """Median CPU ms per ``unit`` (call, save or event) over the runs."""
+    return {
+        label: median([r[key] / max(r[unit], 1) * 1000 for r in runs])
+        for label, key in keys.items()
+    }
+
+
 def cpu_breakdown(
-    ledger_r: list[Any], echo_r: list[Any], library_r: list[Any], imports: list[Any], hi: str
+    ledger_r: list[Any], echo_r: list[Any], library_r: list[Any], hi: str
 ) -> dict[str, dict[str, float]]:
-    """Where the CPU went, per call (unary), per save (library) or per event (import)."""
-
-    def per(runs: list[Any], unit: str, keys: dict[str, str]) -> dict[str, float]:
-        return {
-            label: median([r[key] / max(r[unit], 1) * 1000 for r in runs])
-            for label, key in keys.items()
-        }
-
+    """Where the CPU went, per call (unary) or per save (library)."""
     rpc = {"server": "server_cpu_s", "client": "client_cpu_s", "postgres": "postgres_cpu_s"}
     return {
-        f"ledger Transfer {hi}": per([r[hi] for r in ledger_r], "calls", rpc),
-        f"echo {hi}": per([r[hi] for r in echo_r], "calls", rpc),
-        "library save()": per(
+        f"ledger Transfer {hi}": cpu_per([r[hi] for r in ledger_r], "calls", rpc),
+        f"echo {hi}": cpu_per([r[hi] for r in echo_r], "calls", rpc),
+        "library save()": cpu_per(
             library_r, "all_saves", {"process": "process_cpu_s", "postgres": "postgres_cpu_s"}
         ),
-        "ImportEvents, per event": per(imports, "events_recorded", rpc),
     }
 
 
@@ -559,11 +560,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--import-message", type=int, default=500, help="commands per message")
     parser.add_argument("--projector-events", type=int, default=50_000)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument(
+        "--only",
+        default=",".join(FIGURES),
+        help=f"comma-separated figures to measure, of {', '.join(FIGURES)} (default: all)",
+    )
     # `make bench` hands the same BENCH_ARGS to every benchmark: leave the others' options to them.
     args, others = parser.parse_known_args(argv)
     if others:
         print(f"write_bench: ignoring {others} (options of other benchmarks)")
     args.channels = args.channels or 8 * args.processes
+    args.only = set(args.only.split(","))
+    if args.only - set(FIGURES):
+        parser.error(
+            f"--only takes {', '.join(FIGURES)}, not {', '.join(args.only - set(FIGURES))}"
+        )
     if args.quick:
         args.repeat, args.seconds, args.warmup, args.cases = 1, 1.0, 0.3, 200
         args.import_commands, args.projector_events = 5000, 3000
@@ -584,6 +595,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         client_main(argv[1])
         return {}
     args = parse_args(argv)
+    LOGS.mkdir(parents=True, exist_ok=True)
     client = CLIENT.format(n=args.concurrency, channels=args.channels)
     figures: dict[str, Any] = {
         "config": dict(vars(args)),
@@ -594,7 +606,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"sharing one port, max_workers={args.max_workers} each")  # fmt: skip
     print(f"postgres: {figures['postgres']}", flush=True)
 
-    # Figures 1 and 2: ledger, echo and library runs, in an order that rotates every round.
+    figures["config"]["only"] = sorted(args.only)
+    rows_out: list[tuple[str, str, str, str]] = []
+    figures["medians"], figures["ratios"], figures["cpu_ms"] = {}, {}, {}
+    if "unary" in args.only:
+        unary_figures(args, figures, rows_out)
+    if "import" in args.only:
+        import_figures(args, figures, rows_out)
+    if "projector" in args.only:
+        projector_figures(args, figures, rows_out)
+    print_table(f"write benchmark (PostgreSQL, medians of {args.repeat}; client: {client})",
+                rows_out)  # fmt: skip
+    print("\nCPU per call or event, ms (median over rounds; server = all server processes, postgres = local "
+          "postgres processes; warm-up included):")  # fmt: skip
+    for name, parts in figures["cpu_ms"].items():
+        print(f"  {name:<28}" + "  ".join(f"{k} {v:.3f}" for k, v in parts.items()))
+    print(f"raw figures: {write_json('write', figures)}")
+    return figures
+
+
+def unary_figures(
+    args: argparse.Namespace, figures: dict[str, Any], rows_out: list[tuple[str, str, str, str]]
+) -> None:
+    """Figures 1 and 2: ledger, echo and library runs, in an order that rotates every round."""
     n = args.concurrency
     hi = f"@{n}"
     ledger_r: list[dict[str, Any]] = []
@@ -624,8 +658,50 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if lb["errors"]:
             print(f"  warning: library: {lb['errors']}")
     figures["unary"] = {"ledger": ledger_r, "echo": echo_r, "library": library_r}
+    led = median([r[hi]["per_s"] for r in ledger_r])
+    echo = median([r[hi]["per_s"] for r in echo_r])
+    lib = median([r["events_per_s"] for r in library_r])
+    lat = {
+        (who, k, q): median([r[f"@{k}"][f"{q}_ms"] for r in runs_])
+        for who, runs_ in (("ledger", ledger_r), ("echo", echo_r))
+        for k in (1, n)
+        for q in ("p50", "p99")
+    }
+    rows_out += [
+        (f"Transfer RPCs/s @{n} in flight (durable)", f"{led:,.0f}", f"echo {echo:,.0f}/s",
+         ratio_cell(led / echo, GOALS["vs_echo"])),
+        (f"Transfer events/s @{n} in flight (durable)", f"{led:,.0f}",
+         f"library save() x{args.library_threads} threads {lib:,.0f} ev/s",
+         ratio_cell(led / lib, GOALS["vs_library"], unit="x")),
+    ]  # fmt: skip
+    for k in (1, n):
+        for q in ("p50", "p99"):
+            ledger_ms, echo_ms = lat["ledger", k, q], lat["echo", k, q]
+            goal = (
+                ratio_cell(ledger_ms / echo_ms, GOALS["p99_vs_echo"], False, "x")
+                if (k, q) == (n, "p99")
+                else f"{ledger_ms / echo_ms:.1f}x"
+            )
+            rows_out.append((f"Transfer latency {q} @{k} in flight", f"{ledger_ms:.2f} ms",
+                             f"echo {echo_ms:.2f} ms", goal))  # fmt: skip
+    figures["medians"] |= {
+        "ledger_rpcs_per_s": led,
+        "echo_rpcs_per_s": echo,
+        "library_events_per_s": lib,
+        "latency_ms": {f"{who}@{k}.{q}": v for (who, k, q), v in lat.items()},
+    }
+    figures["ratios"] |= {
+        "ledger_vs_echo": led / echo,
+        "ledger_vs_library": led / lib if lib else float("nan"),
+        "p99_vs_echo_p99": lat["ledger", n, "p99"] / lat["echo", n, "p99"],
+    }
+    figures["cpu_ms"] |= cpu_breakdown(ledger_r, echo_r, library_r, hi)
 
-    # Figure 3: import, then COPY of the rows it stored, each round in a fresh database.
+
+def import_figures(
+    args: argparse.Namespace, figures: dict[str, Any], rows_out: list[tuple[str, str, str, str]]
+) -> None:
+    """Figure 3: import, then COPY of the rows it stored, each round in a fresh database."""
     messages = import_messages(args.import_commands, args.import_message)
     data = frames(messages)
     imports: list[dict[str, Any]] = []
@@ -649,8 +725,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     figures["import"] = {"messages": len(messages), "rows": len(rows), "runs": imports,
                          "copy_rows_per_s": copies}  # fmt: skip
+    imp = median([r["events_per_s"] for r in imports])
+    cop = median(copies)
+    rows_out.append(
+        (f"ImportEvents events/s ({len(rows):,} events, durable)", f"{imp:,.0f}",
+         f"binary COPY {cop:,.0f} rows/s", ratio_cell(imp / cop, GOALS["vs_copy"]))
+    )  # fmt: skip
+    figures["medians"] |= {"import_events_per_s": imp, "copy_rows_per_s": cop}
+    figures["ratios"] |= {"import_vs_copy": imp / cop}
+    rpc = {"server": "server_cpu_s", "client": "client_cpu_s", "postgres": "postgres_cpu_s"}
+    figures["cpu_ms"]["ImportEvents, per event"] = cpu_per(imports, "events_recorded", rpc)
 
-    # Figure 4: the projector's catch-up, with bench.projector_bench's own functions.
+
+def projector_figures(
+    args: argparse.Namespace, figures: dict[str, Any], rows_out: list[tuple[str, str, str, str]]
+) -> None:
+    """Figure 4: the projector's catch-up, with bench.projector_bench's own functions."""
     with scratch_database("bench_write_projector") as url:
         settings = Settings(database_url=url)
         store = build_store(settings)
@@ -667,69 +757,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         finally:
             store.close()
     figures["projector"] = {"events": filled, "catchup_per_s": catchups, "pull_decode_per_s": pulls}
-
-    # The table: medians of the rounds, ratios of medians.
-    led = median([r[hi]["per_s"] for r in ledger_r])
-    echo = median([r[hi]["per_s"] for r in echo_r])
-    lib = median([r["events_per_s"] for r in library_r])
-    lat = {
-        (who, k, q): median([r[f"@{k}"][f"{q}_ms"] for r in runs_])
-        for who, runs_ in (("ledger", ledger_r), ("echo", echo_r))
-        for k in (1, n)
-        for q in ("p50", "p99")
-    }
-    imp = median([r["events_per_s"] for r in imports])
-    cop = median(copies)
     cat, pul = median(catchups), median(pulls)
-    rows_out = [
-        (f"Transfer RPCs/s @{n} in flight (durable)", f"{led:,.0f}", f"echo {echo:,.0f}/s",
-         ratio_cell(led / echo, GOALS["vs_echo"])),
-        (f"Transfer events/s @{n} in flight (durable)", f"{led:,.0f}",
-         f"library save() x{args.library_threads} threads {lib:,.0f} ev/s",
-         ratio_cell(led / lib, GOALS["vs_library"], unit="x")),
-    ]  # fmt: skip
-    for k in (1, n):
-        for q in ("p50", "p99"):
-            ledger_ms, echo_ms = lat["ledger", k, q], lat["echo", k, q]
-            goal = (
-                ratio_cell(ledger_ms / echo_ms, GOALS["p99_vs_echo"], False, "x")
-                if (k, q) == (n, "p99")
-                else f"{ledger_ms / echo_ms:.1f}x"
-            )
-            rows_out.append((f"Transfer latency {q} @{k} in flight", f"{ledger_ms:.2f} ms",
-                             f"echo {echo_ms:.2f} ms", goal))  # fmt: skip
-    rows_out += [
-        (f"ImportEvents events/s ({len(rows):,} events, durable)", f"{imp:,.0f}",
-         f"binary COPY {cop:,.0f} rows/s", ratio_cell(imp / cop, GOALS["vs_copy"])),
+    rows_out.append(
         (f"projector catch-up events/s ({filled:,} events)", f"{cat:,.0f}",
-         f"pull+decode {pul:,.0f}/s", ratio_cell(cat / pul, GOALS["vs_pull"])),
-    ]  # fmt: skip
-    figures["medians"] = {
-        "ledger_rpcs_per_s": led,
-        "echo_rpcs_per_s": echo,
-        "library_events_per_s": lib,
-        "latency_ms": {f"{who}@{k}.{q}": v for (who, k, q), v in lat.items()},
-        "import_events_per_s": imp,
-        "copy_rows_per_s": cop,
-        "projector_catchup_per_s": cat,
-        "pull_decode_per_s": pul,
-    }
-    figures["ratios"] = {
-        "ledger_vs_echo": led / echo,
-        "ledger_vs_library": led / lib if lib else float("nan"),
-        "p99_vs_echo_p99": lat["ledger", n, "p99"] / lat["echo", n, "p99"],
-        "import_vs_copy": imp / cop,
-        "catchup_vs_pull": cat / pul,
-    }
-    print_table(f"write benchmark (PostgreSQL, medians of {args.repeat}; client: {client})",
-                rows_out)  # fmt: skip
-    figures["cpu_ms"] = cpu_breakdown(ledger_r, echo_r, library_r, imports, hi)
-    print("\nCPU per call or event, ms (median over rounds; server = all server processes, postgres = local "
-          "postgres processes; warm-up included):")  # fmt: skip
-    for name, parts in figures["cpu_ms"].items():
-        print(f"  {name:<28}" + "  ".join(f"{k} {v:.3f}" for k, v in parts.items()))
-    print(f"raw figures: {write_json('write', figures)}")
-    return figures
+         f"pull+decode {pul:,.0f}/s", ratio_cell(cat / pul, GOALS["vs_pull"]))
+    )  # fmt: skip
+    figures["medians"] |= {"projector_catchup_per_s": cat, "pull_decode_per_s": pul}
+    figures["ratios"] |= {"catchup_vs_pull": cat / pul}
 
 
 if __name__ == "__main__":

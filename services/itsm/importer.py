@@ -70,7 +70,7 @@ class InProcessSink:
         sent = Sent()
         for start in range(0, len(commands), self._batch):
             part = commands[start : start + self._batch]
-            for outcome in self._handler.execute_batch(part, enforce_size=False):
+            for outcome in self._handler.execute_import(part):
                 if isinstance(outcome, CommandResult):
                     sent.result(outcome)
                 else:

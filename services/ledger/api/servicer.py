@@ -225,7 +225,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
         tally: ImportTally,
     ) -> None:
         commands = traced([item for _, _, item in chunk if isinstance(item, c.Command)])
-        executed = iter(self._handler.execute_batch(commands, enforce_size=False))
+        executed = iter(self._handler.execute_import(commands))
         for index, wire, item in chunk:
             outcome = item if isinstance(item, InvalidCommand) else next(executed)
             tally.add(index, wire, _with_field_paths(outcome, item, wire, index))

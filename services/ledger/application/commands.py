@@ -56,7 +56,12 @@ def _payload_fields(command_class: type[Command]) -> tuple[str, ...]:
     return names
 
 
+_AS_THEY_ARE = frozenset({str, int, bool, type(None)})
+
+
 def _canonical(value: Any) -> Any:
+    if type(value) in _AS_THEY_ARE:  # most fields: nothing to convert
+        return value
     if isinstance(value, Owner):
         return (value.agent_id, value.group_id)
     if isinstance(value, Enum):

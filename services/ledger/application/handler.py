@@ -3,6 +3,10 @@
 Many commands can be decided together and written in one transaction (``execute_batch``); each still
 gets its own answer, and a refused command never stops its neighbours. Commands on the same case
 apply in order onto the same aggregate.
+
+Imports (``execute_import``) take the same steps with the same rules and the same answers, but
+decide on a compact ``CaseState`` and hand the store each event's fields rather than an event
+object: building the aggregate's objects cost more than everything else a command needs.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, Protocol
 
 from services.ledger.application import commands as c
 from services.ledger.application.errors import (
@@ -32,7 +36,24 @@ from services.ledger.application.ports import (
 )
 from services.ledger.application.results import CommandResult
 from services.ledger.application.validation import Limits, violations_of
-from services.ledger.domain.case import Case, Provenance
+from services.ledger.domain.case import (
+    Case,
+    CaseState,
+    CaseView,
+    Change,
+    Provenance,
+    SealedEvent,
+    assign_changes,
+    correct_occurrence_changes,
+    join_swarm_changes,
+    leave_swarm_changes,
+    pause_changes,
+    record_activity_changes,
+    reopen_changes,
+    resolve_changes,
+    resume_changes,
+    transfer_changes,
+)
 from services.ledger.domain.errors import CaseNotFound, DomainError
 
 Outcome = CommandResult | ApplicationError | DomainError
@@ -61,11 +82,82 @@ class _SameAs:
     index: int
 
 
+class _DecisionPath(Protocol):
+    """How one attempt loads cases, applies a command to one, and writes what was decided."""
+
+    def load(
+        self, command_ids: set[str], case_ids: list[str]
+    ) -> tuple[dict[str, StoredCommand], dict[str, Any]]: ...
+
+    def decide(self, case: Any, command: c.Command, now: datetime) -> tuple[Any, list[Any]]:
+        """The case after the command and the events it recorded; raises DomainError."""
+        ...
+
+    def write(
+        self, events: list[Any], cases: dict[str, Any], records: list[CommandRecord]
+    ) -> dict[tuple[str, int], int]: ...
+
+
+class _OnAggregates:
+    """The aggregate, its event objects, and the library's mapper (every command but imports)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    def load(
+        self, command_ids: set[str], case_ids: list[str]
+    ) -> tuple[dict[str, StoredCommand], dict[str, Any]]:
+        known, cases = self._store.load_for_commands(command_ids, case_ids)
+        return known, dict(cases)
+
+    def decide(self, case: Any, command: c.Command, now: datetime) -> tuple[Any, list[Any]]:
+        pending_before = len(case.pending_events) if case is not None else 0
+        try:
+            case = decide(case, command, now)
+        except DomainError:
+            assert case is None or len(case.pending_events) == pending_before, (
+                "a refused command must leave the case untouched"
+            )
+            raise
+        return case, list(case.pending_events[pending_before:])
+
+    def write(
+        self, events: list[Any], cases: dict[str, Any], records: list[CommandRecord]
+    ) -> dict[tuple[str, int], int]:
+        changed = [case for case in cases.values() if case is not None and case.pending_events]
+        return self._store.append(events, changed, records)
+
+
+class _OnCaseStates:
+    """Compact case states and sealed events, written as they are (imports)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    def load(
+        self, command_ids: set[str], case_ids: list[str]
+    ) -> tuple[dict[str, StoredCommand], dict[str, Any]]:
+        known, states = self._store.load_states_for_commands(command_ids, case_ids)
+        return known, dict(states)
+
+    def decide(self, case: Any, command: c.Command, now: datetime) -> tuple[Any, list[Any]]:
+        return decide_state(case, command, now)
+
+    def write(
+        self, events: list[Any], cases: dict[str, Any], records: list[CommandRecord]
+    ) -> dict[tuple[str, int], int]:
+        changed = {event.case_id for event in events}
+        states = [state for case_id, state in cases.items() if case_id in changed]
+        return self._store.append_sealed(events, states, records)
+
+
 class CaseCommandHandler:
     def __init__(self, store: EventStore, limits: Limits, clock: Clock = utc_now) -> None:
         self._store = store
         self.limits = limits
         self.clock = clock
+        self._on_aggregates = _OnAggregates(store)
+        self._on_case_states = _OnCaseStates(store)
 
     def execute(self, command: c.Command, deadline: float | None = None) -> CommandResult:
         """Run one command; raise its error if refused."""
@@ -89,8 +181,18 @@ class CaseCommandHandler:
         """
         if enforce_size:
             self.check_batch_size(len(commands))
+        return self._execute(commands, deadline, self._on_aggregates)
+
+    def execute_import(self, commands: Sequence[c.Command]) -> list[Outcome]:
+        """``execute_batch`` for the server's own import paths, of any size: the same checks,
+        rules, answers and stored bytes, decided on compact case states."""
+        return self._execute(commands, None, self._on_case_states)
+
+    def _execute(
+        self, commands: Sequence[c.Command], deadline: float | None, path: _DecisionPath
+    ) -> list[Outcome]:
         try:
-            return self._attempt(commands, deadline)
+            return self._attempt(commands, deadline, path)
         except AppendConflict:
             # Someone else wrote one of these cases (or command_ids) meanwhile. Deciding each command
             # on its own keeps one contended case from failing the others.
@@ -111,7 +213,7 @@ class CaseCommandHandler:
     def _retry_alone(self, command: c.Command, deadline: float | None) -> Outcome:
         for attempt in range(MAX_ATTEMPTS):
             try:
-                return self._attempt([command], deadline)[0]
+                return self._attempt([command], deadline, self._on_aggregates)[0]
             except AppendConflict:
                 # Jittered backoff, so writers racing on one case stop colliding in lockstep.
                 time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311
@@ -120,7 +222,9 @@ class CaseCommandHandler:
             "command_id"
         )
 
-    def _attempt(self, commands: Sequence[c.Command], deadline: float | None) -> list[Outcome]:
+    def _attempt(
+        self, commands: Sequence[c.Command], deadline: float | None, path: _DecisionPath
+    ) -> list[Outcome]:
         now = self.clock()
         # Shape first: a malformed command never reaches the database, nor fails its neighbours.
         invalid = {
@@ -129,26 +233,25 @@ class CaseCommandHandler:
             if (violations := violations_of(command, self.limits, now))
         }
         valid = [command for index, command in enumerate(commands) if index not in invalid]
-        known, cases = self._store.load_for_commands(
-            {command.command_id for command in valid}, (command.case_id for command in valid)
+        known, cases = path.load(
+            {command.command_id for command in valid},
+            list(dict.fromkeys(command.case_id for command in valid)),
         )
         first_in_batch: dict[str, int] = {}
         decided: list[Outcome | _Accepted | _SameAs] = []
-        events_in_order: list[Case.Event] = []
+        # Events take positions in the order their commands were sent, across cases.
+        events_in_order: list[Any] = []
 
         for index, command in enumerate(commands):
             if index in invalid:
                 decided.append(invalid[index])
                 continue
             decided.append(
-                self._decide(index, command, now, known, cases, first_in_batch, commands)
-            )
-            accepted = decided[-1]
-            if isinstance(accepted, _Accepted) and accepted.record.events_recorded:
-                case = cases[command.case_id]
-                assert case is not None
-                new_events = case.pending_events[-accepted.record.events_recorded :]
-                events_in_order += cast(list[Case.Event], new_events)
+                self._decide(
+                    index, command, now, known, cases, first_in_batch, commands, path,
+                    events_in_order,
+                )
+            )  # fmt: skip
 
         records = [d.record for d in decided if isinstance(d, _Accepted)]
         positions: dict[tuple[str, int], int] = {}
@@ -156,9 +259,7 @@ class CaseCommandHandler:
             if deadline is not None and time.monotonic() >= deadline:
                 error = DeadlineExceeded("the deadline passed before the command was written")
                 return [error if isinstance(d, _Accepted | _SameAs) else d for d in decided]
-            changed = [case for case in cases.values() if case is not None and case.pending_events]
-            # Events take positions in the order their commands were sent, across cases.
-            positions = self._store.append(events_in_order, changed, records)
+            positions = path.write(events_in_order, cases, records)
 
         outcomes: list[Outcome] = []
         for d in decided:
@@ -179,9 +280,11 @@ class CaseCommandHandler:
         command: c.Command,
         now: datetime,
         known: dict[str, StoredCommand],
-        cases: dict[str, Case | None],
+        cases: dict[str, Any],
         first_in_batch: dict[str, int],
         commands: Sequence[c.Command],
+        path: _DecisionPath,
+        events_in_order: list[Any],
     ) -> Outcome | _Accepted | _SameAs:
         fingerprint = command.fingerprint()
         stored = known.get(command.command_id)
@@ -203,15 +306,12 @@ class CaseCommandHandler:
         if command.expected_version is not None and command.expected_version != version_before:
             return VersionConflict(command.case_id, command.expected_version, version_before)
 
-        pending_before = len(case.pending_events) if case is not None else 0
         try:
-            case = decide(case, command, now)
+            case, new_events = path.decide(case, command, now)
         except DomainError as refusal:
-            assert case is None or len(case.pending_events) == pending_before, (
-                "a refused command must leave the case untouched"
-            )
             return refusal
         cases[command.case_id] = case
+        events_in_order += new_events
         first_in_batch[command.command_id] = index
         return _Accepted(
             CommandRecord(
@@ -247,55 +347,78 @@ class CaseCommandHandler:
         )
 
 
-def decide(case: Case | None, command: c.Command, now: datetime) -> Case:
-    """Apply one command to the case (``None`` when it does not exist yet); raise if a rule forbids."""
-    provenance = Provenance(
+def provenance_of(command: c.Command, now: datetime) -> Provenance:
+    return Provenance(
         occurred_at=command.occurred_at or now,
         actor=command.actor,
         command_id=command.command_id,
         trace_parent=command.trace_parent,
     )
+
+
+def decide(case: Case | None, command: c.Command, now: datetime) -> Case:
+    """Apply one command to the case (``None`` when it does not exist yet); raise if a rule forbids."""
+    provenance = provenance_of(command, now)
     if case is None:
         if isinstance(command, c.Assign):
             return Case.open(command.case_id, command.owner, command.tier, command.note, provenance)
         raise CaseNotFound(command.case_id)
+    case.record(changes_of(case, command), provenance)
+    return case
+
+
+def decide_state(
+    state: CaseState | None, command: c.Command, now: datetime
+) -> tuple[CaseState, list[SealedEvent]]:
+    """``decide`` on a compact case state: the state after the command and its sealed events."""
+    provenance = provenance_of(command, now)
+    if state is None:
+        if isinstance(command, c.Assign):
+            return CaseState.open(
+                command.case_id, command.owner, command.tier, command.note, provenance
+            )
+        raise CaseNotFound(command.case_id)
+    return state, state.record(changes_of(state, command), provenance)
+
+
+def changes_of(case: CaseView, command: c.Command) -> list[Change]:
+    """The events the domain's rule for this command decides on (raises if the rule forbids)."""
     match command:
         case c.Assign():
-            case.assign(command.owner, provenance)
+            return assign_changes(case, command.owner)
         case c.Transfer():
-            case.transfer(
+            return transfer_changes(
+                case,
                 command.to_owner,
                 command.reason,
                 command.tier,
                 command.note,
                 command.eta,
                 command.warm,
-                provenance,
             )
         case c.JoinSwarm():
-            case.join_swarm(
-                command.agent_id, command.group_id, command.role, command.note, provenance
+            return join_swarm_changes(
+                case, command.agent_id, command.group_id, command.role, command.note
             )
         case c.LeaveSwarm():
-            case.leave_swarm(command.agent_id, command.note, provenance)
+            return leave_swarm_changes(case, command.agent_id, command.note)
         case c.Pause():
-            case.pause(command.reason, command.until, command.note, provenance)
+            return pause_changes(case, command.reason, command.until, command.note)
         case c.Resume():
-            case.resume(command.note, provenance)
+            return resume_changes(case, command.note)
         case c.Resolve():
-            case.resolve(command.resolution_code, command.note, provenance)
+            return resolve_changes(case, command.resolution_code, command.note)
         case c.Reopen():
-            case.reopen(command.reason, command.note, provenance)
+            return reopen_changes(case, command.reason, command.note)
         case c.RecordActivity():
-            case.record_activity(command.activity, command.note, provenance)
+            return record_activity_changes(case, command.activity, command.note)
         case c.CorrectOccurrence():
-            case.correct_occurrence(
+            return correct_occurrence_changes(
+                case,
                 command.corrects_version,
                 command.corrected_occurred_at,
                 command.reason,
                 command.note,
-                provenance,
             )
         case _:
             raise TypeError(f"no decision for {command.kind}")
-    return case

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.ledger.domain.case import Case
+from services.ledger.domain.case import Case, CaseState, SealedEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,23 @@ class EventStore(Protocol):
         Returns the global position of each new event by (case_id, version). Raises AppendConflict
         when a version or command_id was taken concurrently, StoreUnavailable when the store is down.
         """
+        ...
+
+    def load_states_for_commands(
+        self, command_ids: Iterable[str], case_ids: Iterable[str]
+    ) -> tuple[dict[str, StoredCommand], dict[str, CaseState | None]]:
+        """``load_for_commands`` with each case as a compact ``CaseState`` the caller owns."""
+        ...
+
+    def append_sealed(
+        self,
+        events: Sequence[SealedEvent],
+        states: Sequence[CaseState],
+        records: Sequence[CommandRecord],
+    ) -> dict[tuple[str, int], int]:
+        """``append`` for events decided on compact states: the same transaction, and the same
+        stored bytes as the events' objects would be stored as. ``states`` are the cases in
+        their new state, for caching."""
         ...
 
     def position_of(self, case_id: str, version: int) -> int: ...

@@ -51,6 +51,10 @@ COMMAND_COLUMNS = (
 class LedgerRecorder(Protocol):
     """What the store uses of an application recorder extended with command records."""
 
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None: ...
+
     def select_notifications(
         self,
         start: int | None,

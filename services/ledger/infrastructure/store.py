@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import cast
+from typing import Generic, Protocol, Self, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 import psycopg
@@ -31,7 +31,7 @@ from services.ledger.application.ports import (
     RecordedEvent,
     StoredCommand,
 )
-from services.ledger.domain.case import Case
+from services.ledger.domain.case import Case, CaseState, SealedEvent
 from services.ledger.infrastructure.postgres_url import PostgresUrl, parse_postgres_url
 from services.ledger.infrastructure.recorders import (
     LedgerRecorder,
@@ -107,7 +107,19 @@ def persistence_env(database_url: str, pool_size: int) -> dict[str, str]:
     )
 
 
-class CaseCache:
+class _Cacheable(Protocol):
+    """A case state that can be cached: the aggregate or a compact ``CaseState``."""
+
+    @property
+    def id(self) -> str: ...
+
+    def copy(self) -> Self: ...
+
+
+CachedCase = TypeVar("CachedCase", bound=_Cacheable)
+
+
+class CaseCache(Generic[CachedCase]):
     """Recently written cases, so a busy case is not rebuilt from its whole history per command.
 
     Hands out copies: a command that mutates its copy and then loses a race leaves the cached
@@ -116,10 +128,10 @@ class CaseCache:
 
     def __init__(self, max_cases: int) -> None:
         self._max_cases = max_cases
-        self._cases: OrderedDict[str, Case] = OrderedDict()
+        self._cases: OrderedDict[str, CachedCase] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, case_id: str) -> Case | None:
+    def get(self, case_id: str) -> CachedCase | None:
         with self._lock:
             case = self._cases.get(case_id)
             if case is None:
@@ -132,7 +144,7 @@ class CaseCache:
             for case_id in case_ids:
                 self._cases.pop(case_id, None)
 
-    def put(self, case: Case) -> None:
+    def put(self, case: CachedCase) -> None:
         if self._max_cases <= 0:
             return
         with self._lock:
@@ -165,7 +177,8 @@ class EventsourcingStore:
             datastore = cast(PostgresLedgerRecorder, self.recorder).datastore
             cast(dict[str, object], datastore.pool.kwargs).update(postgres.libpq_options())
             cast(PostgresLedgerRecorder, self.recorder).create_table()
-        self._cache = CaseCache(cache_size)
+        self._cache: CaseCache[Case] = CaseCache(cache_size)
+        self._state_cache: CaseCache[CaseState] = CaseCache(cache_size)
         self.is_postgres = isinstance(self.recorder, PostgresLedgerRecorder)
         self._appended = threading.Condition()
         self._append_count = 0
@@ -213,6 +226,38 @@ class EventsourcingStore:
             case = cast(Case, event.mutate(case))
         return case
 
+    def load_states_for_commands(
+        self, command_ids: Iterable[str], case_ids: Iterable[str]
+    ) -> tuple[dict[str, StoredCommand], dict[str, CaseState | None]]:
+        """``load_for_commands`` as compact case states (the import path's), from their own
+        cache: a cached state asks only for the events after its version."""
+        wanted = list(dict.fromkeys(case_ids))
+        cached = [self._state_cache.get(case_id) for case_id in wanted]
+        with _translated_errors():
+            found, stored_events = self.recorder.select_commands_and_events(
+                list(command_ids),
+                wanted,
+                [0 if state is None else state.version for state in cached],
+            )
+        newer: dict[str, list[StoredEvent]] = {}
+        for stored in stored_events:
+            newer.setdefault(str(stored.originator_id), []).append(stored)
+        states = {
+            case_id: self._state_brought_up_to_date(state, newer.get(case_id, []))
+            for case_id, state in zip(wanted, cached, strict=True)
+        }
+        return {stored.record.command_id: stored for stored in found}, states
+
+    def _state_brought_up_to_date(
+        self, state: CaseState | None, newer: list[StoredEvent]
+    ) -> CaseState | None:
+        if state is None:  # not cached: its whole history, through the aggregate
+            case = self._brought_up_to_date(None, newer)
+            return None if case is None else CaseState.of(case)
+        for stored in sorted(newer, key=_version):
+            state.apply(cast(Case.Event, self.app.mapper.to_domain_event(stored)))
+        return state
+
     def load_case(self, case_id: str) -> Case | None:
         return self.load_cases([case_id])[case_id]
 
@@ -243,6 +288,39 @@ class EventsourcingStore:
             ): r.notification.id
             for r in recordings
         }
+
+    def append_sealed(
+        self,
+        events: Sequence[SealedEvent],
+        states: Sequence[CaseState],
+        records: Sequence[CommandRecord],
+    ) -> dict[tuple[str, int], int]:
+        stored = [self._stored(event) for event in events]
+        try:
+            with _translated_errors():
+                positions = self.recorder.insert_events(stored, command_records=records)
+        except IntegrityError as conflict:
+            self._state_cache.discard(state.id for state in states)
+            raise AppendConflict(str(conflict)) from conflict
+        # Cached aggregates of these cases are now behind: a load catches them up.
+        for state in states:
+            self._state_cache.put(state)
+        self._bump()
+        assert positions is not None and len(positions) == len(events)
+        return {(e.case_id, e.version): p for e, p in zip(events, positions, strict=True)}
+
+    def _stored(self, event: SealedEvent) -> StoredEvent:
+        """What the library's ``Mapper.to_stored_event`` makes of the event this stands for."""
+        mapper = self.app.mapper
+        state = dict(event.state)
+        if event.class_version > 1:
+            state["class_version"] = event.class_version
+        data = mapper.transcoder.encode(state)
+        if mapper.compressor:
+            data = mapper.compressor.compress(data)
+        if mapper.cipher:
+            data = mapper.cipher.encrypt(data)
+        return StoredEvent(event.case_id, event.version, event.topic, data)
 
     def position_of(self, case_id: str, version: int) -> int:
         with _translated_errors():
