@@ -6,11 +6,13 @@ models live apart from the events: their own SQLite file, or their own PostgreSQ
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
@@ -91,8 +93,9 @@ class _SqliteCursor:
         return nullcontext()
 
 
-# Up to this many rows, statements (pipelined: one round trip for them all) answer sooner than
-# COPY, which needs round trips of its own per table; beyond it COPY is cheaper.
+# Up to this many rows per table, one statement per table taking its rows as a JSON parameter
+# (encoded in C; pipelined: one round trip for the whole batch) answers sooner than COPY, which
+# needs round trips of its own per table; beyond it COPY is cheaper for the server.
 PIPELINE_ROWS = 100
 
 
@@ -102,6 +105,16 @@ def _on_conflict(shape: TableShape) -> str:
     keys = ", ".join(shape.columns[: shape.key_width])
     values = ", ".join(f"{c} = excluded.{c}" for c in shape.columns[shape.key_width :])
     return f" ON CONFLICT ({keys}) DO UPDATE SET {values}"
+
+
+@cache
+def _json_upsert(table: str, shape: TableShape) -> str:
+    """INSERT (or update by key) the rows of one JSON array of arrays, columns in table order."""
+    columns = ", ".join(f"(r->>{i})::{t}" for i, t in enumerate(shape.types))
+    return (
+        f"INSERT INTO {table} SELECT {columns} "  # noqa: S608
+        f"FROM json_array_elements(%s::json) AS r{_on_conflict(shape)}"
+    )
 
 
 class _PgCursor:
@@ -121,12 +134,8 @@ class _PgCursor:
         self, table: str, shape: TableShape, rows: Sequence[Sequence[Any]], *, stored: int
     ) -> None:
         if len(rows) <= PIPELINE_ROWS:
-            if rows:
-                marks = ", ".join("%s" for _ in shape.columns)
-                self._cursor.executemany(
-                    f"INSERT INTO {table} VALUES ({marks}){_on_conflict(shape)}",  # noqa: S608
-                    rows,
-                )
+            if rows:  # keys are unique within one call, as one statement's ON CONFLICT needs
+                self._cursor.execute(_json_upsert(table, shape), [json.dumps(rows)])
             return
         # Delete what the stored rows' keys name, then COPY everything in: COPY is by far the
         # cheapest way in for the client (rows are encoded in C) and for the server.

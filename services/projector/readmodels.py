@@ -385,8 +385,8 @@ class RowChanges:
     def add(self, case_id: str, stored: Rows | None, new: Rows) -> None:
         for name, rows in new.items():
             before = None if stored is None else stored.get(name)
-            if before is rows:
-                continue  # the very rows written last time: nothing changed
+            if before is not None and before == rows:
+                continue  # nothing changed (often the very list written last time)
             if before is not None and _diff(before, rows, KEY_WIDTH[name], self, name):
                 continue
             # not known, or some stored row is gone: write the case's rows in this table afresh

@@ -27,7 +27,7 @@ from services.ledger.infrastructure.store import EventsourcingStore
 from services.projector import readmodels as rm
 from services.projector.casestate import CaseState
 from services.projector.credit import POLICIES, chosen_policies
-from services.projector.database import ReadModelDatabase
+from services.projector.database import PIPELINE_ROWS, ReadModelDatabase
 from services.projector.projector import TRACKING_NAME, Projector
 from services.settings import Settings
 from tests.integration.test_projector_crash import (
@@ -201,3 +201,29 @@ def test_projected_cases_are_freed_by_reference_counting(sqlite_url: str, tmp_pa
         store.close()
     assert projected > 300
     assert not cyclic, f"projecting left reference cycles of {cyclic}"
+
+
+@pytest.mark.parametrize("rows", [3, PIPELINE_ROWS + 1])  # one JSON statement, or COPY
+def test_written_rows_read_back_exactly(postgres_url: str, rows: int) -> None:
+    """Both PostgreSQL write paths keep every value as it was: text with quotes, backslashes,
+    newlines and non-ASCII, NULLs, and doubles that no short decimal writes exactly."""
+    database = ReadModelDatabase(postgres_url)
+    credit = [
+        (f"CASE-é-{n}", 'Pol"icy\\\n', 1, "agent-😀", "grp", 1 / 3 + n, "credit", 2, -5 - n)
+        for n in range(rows)
+    ]
+    tenure = [("CASE-1", "person", n, "h", "g", None, 10, None, 1, 2, 3) for n in range(rows)]
+    try:
+        with database.transaction(write=True) as cursor:
+            rm.create_tables(cursor)
+            cursor.upsert_rows(rm.table("credit"), rm.SHAPES["credit"], credit, stored=0)
+            cursor.upsert_rows(rm.table("tenure"), rm.SHAPES["tenure"], tenure, stored=0)
+        with database.transaction() as cursor:
+            cursor.execute(f"SELECT * FROM {rm.table('credit')} ORDER BY at_us DESC")
+            stored_credit = [tuple(row) for row in cursor.fetchall()]
+            cursor.execute(f"SELECT * FROM {rm.table('tenure')} ORDER BY seq")
+            stored_tenure = [tuple(row) for row in cursor.fetchall()]
+    finally:
+        database.close()
+    assert stored_credit == credit
+    assert stored_tenure == tenure
