@@ -34,21 +34,29 @@ def source_note(attributes: Sequence[tuple[str, str]]) -> str:
     return SOURCE_NOTE_PREFIX + "; ".join(f"{key}={value}" for key, value in attributes)
 
 
-def _reassignment_count(note: str) -> int | None:
+def reassignment_count(event: Case.Event) -> int | None:
+    """The source's own counter, when ``event``'s note carries one."""
+    note = getattr(event, "note", "")
     if not note.startswith(SOURCE_NOTE_PREFIX):
         return None
     found = _COUNTER.search(note[len(SOURCE_NOTE_PREFIX) :])
     return int(found.group(1)) if found else None
 
 
-def case_fact_rows(timeline: CaseTimeline, events: Sequence[Case.Event]) -> list[tuple[Any, ...]]:
-    """The case's one row; ``events`` in any order."""
-    first = timeline.resolutions[0].resolver if timeline.resolutions else None
+def source_counter(events: Sequence[Case.Event]) -> int | None:
+    """The latest counter in event time of ``events`` (any order); a caller adding events in
+    event-time order may instead keep the last non-None ``reassignment_count``."""
     counter = None
     for event in sorted(events, key=lambda e: (e.occurred_at, e.originator_version)):
-        value = _reassignment_count(getattr(event, "note", ""))
+        value = reassignment_count(event)
         if value is not None:
             counter = value
+    return counter
+
+
+def case_fact_rows(timeline: CaseTimeline, counter: int | None) -> list[tuple[Any, ...]]:
+    """The case's one row; ``counter`` as ``source_counter`` gives it."""
+    first = timeline.resolutions[0].resolver if timeline.resolutions else None
     return [
         (
             timeline.case_id,

@@ -49,6 +49,7 @@ class CaseState:
         "_handoffs",
         "_handoffs_at",
         "_shares",
+        "_source_counter",
         "builder",
         "case",
         "case_id",
@@ -66,9 +67,9 @@ class CaseState:
         for event in self.events:
             case = event.mutate(case)
         self.case: Case | None = case
-        self.builder: TimelineBuilder | None = (
-            builder_of(case_id, as_corrected(self.events)) if self.events else None
-        )
+        corrected = as_corrected(self.events)
+        self.builder: TimelineBuilder | None = builder_of(case_id, corrected) if corrected else None
+        self._source_counter = casefacts.source_counter(corrected)
         self.last_position = 0
         self.stored = stored
         self._final: rm.FinalRows = {}  # rows of closed spans, final while events come in order
@@ -97,15 +98,21 @@ class CaseState:
         self.events.append(event)
         self.case = cast(Case, event.mutate(self.case))
         self.last_position = position
-        if self.builder is None:
-            self.builder = TimelineBuilder(self.case_id, event)
+        in_order = self.builder is None or (
+            event.occurred_at >= self.builder.last_at
+            and not isinstance(event, Case.OccurrenceCorrected)
+        )
+        if in_order:
+            if self.builder is None:
+                self.builder = TimelineBuilder(self.case_id, event)
             self.builder.add(event)
-        elif event.occurred_at >= self.builder.last_at and not isinstance(
-            event, Case.OccurrenceCorrected
-        ):
-            self.builder.add(event)
+            counter = casefacts.reassignment_count(event)
+            if counter is not None:  # the latest in event time so far
+                self._source_counter = counter
         else:  # a late event or a corrected time: everything after it in event time moves
-            self.builder = builder_of(self.case_id, as_corrected(self.events))
+            corrected = as_corrected(self.events)
+            self.builder = builder_of(self.case_id, corrected)
+            self._source_counter = casefacts.source_counter(corrected)
             self._final.clear()
             self._shares.clear()
             self._handoffs_at = None
@@ -136,7 +143,7 @@ class CaseState:
             self._credit = [rm.credit_row(e) for e in entries]
             self._credit_at = credit_at
         rows["credit"] = self._credit
-        rows[casefacts.TABLE] = casefacts.case_fact_rows(timeline, as_corrected(self.events))
+        rows[casefacts.TABLE] = casefacts.case_fact_rows(timeline, self._source_counter)
         return rows
 
 

@@ -202,7 +202,7 @@ def case_rows(
     timeline = derive(case_id, corrected)
     rows = timeline_rows(case, timeline, last_position)
     rows |= handoff_rows(timeline)
-    rows[casefacts.TABLE] = casefacts.case_fact_rows(timeline, corrected)
+    rows[casefacts.TABLE] = casefacts.case_fact_rows(timeline, casefacts.source_counter(corrected))
     if with_credit:
         rows["credit"] = [credit_row(e) for e in credit_entries(timeline, policies)]
     return CaseRows(case_id, rows)

@@ -15,6 +15,7 @@ import gc
 import random
 from collections import defaultdict
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from services.bootstrap import build_store
 from services.ledger.application import commands as c
 from services.ledger.domain.case import Case
 from services.ledger.infrastructure.store import EventsourcingStore
+from services.projector import casefacts
 from services.projector import readmodels as rm
 from services.projector.casestate import CaseState
 from services.projector.credit import POLICIES, chosen_policies
@@ -119,6 +121,13 @@ def test_case_state_applied_event_by_event_equals_a_whole_case_derive(
         store.close()
     assert late_events(events) >= 10, "the histories must hold late and skewed events"
     assert count_corrections(events) >= 10
+    late_counters = [
+        e
+        for h in events.values()
+        for before, e in pairwise(h)
+        if e.occurred_at < before.occurred_at and casefacts.reassignment_count(e) is not None
+    ]
+    assert late_counters, "no late event carries the source system's counter"
     rng = random.Random(seed)
     chosen = chosen_policies(POLICY_LIST)
     for case_id, case_events in events.items():
@@ -171,6 +180,7 @@ def test_incremental_projection_equals_a_whole_case_derive(
     assert late_events(events) >= 10, "the histories must hold late and skewed events"
     assert count_corrections(events) >= 3
     assert any(row[5] for row in projected["pause"]), "no clock-skewed pause was clamped"
+    assert any(row[4] is not None for row in projected["case_facts"]), "no source counter"
     assert_same_contents(projected, whole_case_rows(events, last))
 
 

@@ -33,6 +33,7 @@ from services.ledger.application.results import CommandResult
 from services.ledger.domain.values import Owner, PauseReason, SwarmRole, Tier, TransferReason
 from services.ledger.infrastructure.store import EventsourcingStore
 from services.projector import readmodels as rm
+from services.projector.casefacts import source_note
 from services.projector.credit import POLICIES
 from services.projector.database import ReadModelDatabase
 from services.projector.projector import TRACKING_NAME, Projector, rebuild
@@ -118,6 +119,8 @@ class _Story:
                 reason=rng.choice(list(TransferReason)),
                 tier=tier,
                 warm=rng.random() < 0.4,
+                # Some carry the source system's own counter (casefacts), late ones included.
+                note=source_note([("reassignment_count", str(self.sent))]) if self.sent % 2 else "",
             )
         if action == "join":
             agent = rng.choice(outsiders)
