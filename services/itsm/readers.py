@@ -45,39 +45,64 @@ def read_csv(path: Path) -> Iterator[Row]:
         yield from csv.DictReader(text)
 
 
+_TRACE, _EVENT, _OTHER = 1, 2, 0
+
+
+def _element_kind(name: str) -> int:
+    local = name.rsplit(":", 1)[-1]
+    return _TRACE if local == "trace" else _EVENT if local == "event" else _OTHER
+
+
+def _key_and_value(attrs: list[str]) -> tuple[str, str] | None:
+    """An attribute element's key and value from expat's flat attribute list (None: no key)."""
+    named = dict(zip(attrs[::2], attrs[1::2], strict=True))
+    return (named["key"], named.get("value", "")) if "key" in named else None
+
+
 def read_xes(path: Path, chunk_size: int = 1 << 20) -> Iterator[Row]:
     """Stream a log's events with expat's callbacks: no element tree is ever built."""
     # The log is the operator's own file; expat (2.4+) refuses entity-expansion bombs and never
     # fetches external entities.
     parser = expat.ParserCreate(namespace_separator=None)
+    # Attributes as a flat [name, value, ...] list: no dict per element (a log has ~12 per event).
+    parser.ordered_attributes = True
     ready: list[Row] = []
     trace: Row = {}
     events: list[Row] = []
     event: Row | None = None
     depth = 0  # element depth; attributes count only as direct children of a trace or event
     owner_depth = 0
+    kinds: dict[str, int] = {}  # element name → _TRACE, _EVENT or _OTHER
 
-    def start(name: str, attrs: dict[str, str]) -> None:
+    def start(name: str, attrs: list[str]) -> None:
         nonlocal depth, event, trace, owner_depth
         depth += 1
-        local = name.rsplit(":", 1)[-1]
-        if local == "trace":
-            trace, owner_depth = {}, depth
-        elif local == "event":
+        kind = kinds.get(name)
+        if kind is None:
+            kind = kinds[name] = _element_kind(name)
+        if kind == _EVENT:
             event, owner_depth = {}, depth
-        elif depth == owner_depth + 1 and "key" in attrs:
+        elif kind == _TRACE:
+            trace, owner_depth = {}, depth
+        elif depth == owner_depth + 1 and attrs:
+            if len(attrs) == 4 and attrs[0] == "key" and attrs[2] == "value":
+                key, value = attrs[1], attrs[3]  # <string key="k" value="v"/>, nearly all
+            elif (named := _key_and_value(attrs)) is not None:
+                key, value = named
+            else:
+                return
             if event is not None:
-                event[attrs["key"]] = attrs.get("value", "")
+                event[key] = value
             elif owner_depth:
-                trace["case:" + attrs["key"]] = attrs.get("value", "")
+                trace["case:" + key] = value
 
     def end(name: str) -> None:
         nonlocal depth, event, owner_depth
-        local = name.rsplit(":", 1)[-1]
-        if local == "event" and event is not None:
+        kind = kinds[name]
+        if kind == _EVENT and event is not None:
             events.append(event)
             event, owner_depth = None, depth - 1
-        elif local == "trace":
+        elif kind == _TRACE:
             ready.extend(trace | e for e in events)
             events.clear()
             owner_depth = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -22,11 +23,21 @@ from services.ledger.domain.case import Case, Provenance
 from services.ledger.domain.chain import GENESIS, event_fields, link_hash, state_link_hash
 from services.ledger.domain.values import Owner, PauseReason, SwarmRole, Tier, TransferReason
 from services.ledger.infrastructure.transcoding import (
+    EnumAsValue,
     LedgerJSONTranscoder,
     register_domain_transcodings,
 )
 
 AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+class Level(Enum):
+    """An enum whose values are not text: the fast writers' general branch."""
+
+    LOW = 1
+    HIGH = (2, "x")
+
+
 ELSEWHERE = timezone(timedelta(hours=-3, minutes=-30))
 
 
@@ -73,6 +84,7 @@ def _transcoders() -> tuple[JSONTranscoder, LedgerJSONTranscoder]:
         for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
             transcoder.register(transcoding)
         register_domain_transcodings(transcoder)
+        transcoder.register(EnumAsValue(Level, "level"))
     return general, fast
 
 
@@ -97,7 +109,7 @@ def test_the_fast_chain_hash_is_the_general_one_for_every_kind_of_event() -> Non
     "value",
     [
         None, True, False, 0, -7, 2**70, "", "ünï\x00\x1f\u2028", AT, AT.astimezone(ELSEWHERE),
-        AT.replace(microsecond=1), Owner("", "queue"), Tier.L4, UUID(int=5),
+        AT.replace(microsecond=1), Owner("", "queue"), Tier.L4, Level.LOW, Level.HIGH, UUID(int=5),
         {"z": 1, "a": [AT, "x"], "m": {"k": Owner("a", "b")}}, [1, "two", None], (Tier.L1,),
     ],
 )  # fmt: skip
@@ -130,7 +142,7 @@ def test_the_fast_transcoder_writes_the_librarys_bytes_for_every_kind_of_event()
     "value",
     [
         None, True, 0, -7, 2**70, 0.5, float("nan"), "ünï\x00\x1f\u2028\U0001f600", AT,
-        AT.astimezone(ELSEWHERE), AT.replace(microsecond=1), Owner("a", ""), Tier.L2,
+        AT.astimezone(ELSEWHERE), AT.replace(microsecond=1), Owner("a", ""), Tier.L2, Level.LOW,
         UUID(int=5), Decimal("1.50"), [AT, Owner("a", "b"), 1.5], (1, 2), {"k": {"j": AT}},
         {1: "int key"}, {None: "none key"}, {},
     ],

@@ -28,9 +28,13 @@ class Limits:
 
 def violations_of(command: Command, limits: Limits, now: datetime) -> list[FieldViolation]:
     """Every shape problem of the command, each naming its field; empty when the shape is fine."""
-    return violations_of_values(
-        {f.name: getattr(command, f.name) for f in fields(command)}, limits, now
-    )
+    names = _FIELD_NAMES.get(type(command))
+    if names is None:
+        names = _FIELD_NAMES[type(command)] = tuple(f.name for f in fields(command))
+    return violations_of_values({name: getattr(command, name) for name in names}, limits, now)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def violations_of_values(

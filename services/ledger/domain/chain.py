@@ -33,6 +33,8 @@ from json.encoder import encode_basestring
 from typing import Any
 from uuid import UUID
 
+from services.ledger.domain.values import Owner
+
 _CANONICAL_JSON = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
@@ -147,7 +149,9 @@ def _canonical_text(value: Any) -> str:
 
 def _text_writer_for(kind: type) -> Callable[[Any], str]:
     writer: Callable[[Any], str]
-    if issubclass(kind, Enum):
+    if issubclass(kind, Enum) and all(type(member._value_) is str for member in kind):
+        writer = _text_enum_text
+    elif issubclass(kind, Enum):
         writer = _enum_text
     elif dataclasses.is_dataclass(kind):
         names = sorted(f.name for f in dataclasses.fields(kind))
@@ -160,6 +164,18 @@ def _text_writer_for(kind: type) -> Callable[[Any], str]:
 
 def _enum_text(value: Enum) -> str:
     return _canonical_text(value.value)
+
+
+def _text_enum_text(value: Enum) -> str:
+    return encode_basestring(value._value_)
+
+
+def _owner_text(owner: Owner) -> str:
+    # The dataclass writer's output for an Owner (fields sorted), without its generic steps.
+    return (
+        '{"agent_id":' + encode_basestring(owner.agent_id)
+        + ',"group_id":' + encode_basestring(owner.group_id) + "}"
+    )  # fmt: skip
 
 
 def _dataclass_text_writer(keys: list[tuple[str, str]]) -> Callable[[Any], str]:
@@ -180,6 +196,7 @@ _TEXT_WRITERS: dict[type, Callable[[Any], str]] = {
     int: int.__repr__,
     datetime: lambda value: '"' + utc_text(value) + '"',
     float: _generic_text,  # refused by plain(), as everywhere
+    Owner: _owner_text,
 }
 _HASHED_KEYS: dict[tuple[str, ...], list[tuple[str, str]]] = {}
 
@@ -210,7 +227,12 @@ def state_link_hash(
         type(version) is type(class_version) is int
     ):
         return link_hash(case_id, version, topic, class_version, event_fields(state), previous_hash)
-    fields = ",".join(key + _canonical_text(state[name]) for key, name in _hashed_keys(state))
+    parts = []
+    for key, name in _hashed_keys(state):
+        value = state[name]
+        write = _TEXT_WRITERS.get(type(value)) or _text_writer_for(type(value))
+        parts.append(key + write(value))
+    fields = ",".join(parts)
     document = (
         '{"case_id":' + encode_basestring(case_id)
         + ',"class_version":' + int.__repr__(class_version)

@@ -121,6 +121,8 @@ class LedgerJSONTranscoder(JSONTranscoder):
             writer = _datetime_iso_text
         elif type(transcoding) is OwnerAsDict:
             writer = _owner_text
+        elif type(transcoding) is EnumAsValue and _text_valued(kind):
+            writer = _text_enum_writer(transcoding.name)
         else:
             writer = self._transcoded_writer(transcoding)
         self._writers[kind] = writer
@@ -134,6 +136,19 @@ class LedgerJSONTranscoder(JSONTranscoder):
             return prefix + text(encode(value)) + "}"
 
         return write
+
+
+def _text_valued(kind: type) -> bool:
+    return issubclass(kind, Enum) and all(type(member._value_) is str for member in kind)
+
+
+def _text_enum_writer(name: str) -> Callable[[Enum], str]:
+    prefix = '{"_type_":' + encode_basestring(name) + ',"_data_":'
+
+    def write(value: Enum) -> str:
+        return prefix + encode_basestring(value._value_) + "}"
+
+    return write
 
 
 def _null_text(_: None) -> str:
