@@ -39,8 +39,9 @@ class Command:
         ISO times), never object identities or hash seeds.
         """
         payload = [self.kind]
-        for name in _payload_fields(type(self)):
-            payload.append(f"{name}={_canonical(getattr(self, name))!r}")
+        payload += [
+            f"{name}={_canonical(getattr(self, name))!r}" for name in _payload_fields(type(self))
+        ]
         return hashlib.sha256("\x1f".join(payload).encode()).hexdigest()
 
 
@@ -65,7 +66,7 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, Owner):
         return (value.agent_id, value.group_id)
     if isinstance(value, Enum):
-        return value.value
+        return value._value_
     if isinstance(value, datetime):
         return value.isoformat(timespec="microseconds")
     return value

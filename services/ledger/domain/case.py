@@ -575,6 +575,7 @@ class SealedEvent:
 
 
 _IDENTITY_FIELDS = frozenset({"originator_id", "originator_version"})
+_APPLIES_NOTHING = Case.Event.apply  # the library's: events that change no state keep it
 _STATE_NAMES: dict[type, tuple[str, ...]] = {}
 _CASE_TOPIC = get_topic(Case)
 
@@ -672,8 +673,11 @@ class CaseState:
             class_version = event_class.class_version
             digest = state_link_hash(self.id, version, topic, class_version, state, self.chain_hash)
             state[CHAIN_FIELD] = digest
-            as_event = SimpleNamespace(originator_id=self.id, originator_version=version, **state)
-            event_class.apply(cast(Any, as_event), cast(Any, self))
+            if event_class.apply is not _APPLIES_NOTHING:
+                as_event = SimpleNamespace(
+                    originator_id=self.id, originator_version=version, **state
+                )
+                event_class.apply(cast(Any, as_event), cast(Any, self))
             self.version = version
             note_sealed(self, version, digest, state["occurred_at"])
             sealed.append(SealedEvent(topic, class_version, self.id, version, state))
