@@ -274,9 +274,6 @@ class EventsourcingStore:
             with _translated_errors():
                 recordings = self.app.events.put(events, command_records=records)
         except IntegrityError as conflict:
-            # The cached copies may be what lost (a case moved elsewhere, or a restored database
-            # behind the cache): the next attempt reads these cases afresh.
-            self._cache.discard(case.id for case in cases)
             raise AppendConflict(str(conflict)) from conflict
         for case in cases:
             self._cache.put(case)
