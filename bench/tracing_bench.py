@@ -2,8 +2,14 @@
 
 Both sides are bench.write_bench's own unary runs (``ledger_runs``: a fresh scratch PostgreSQL
 database, pre-assigned cases, a grpc.aio client with ``--concurrency`` calls in flight in a
-separate process), alternating on/off in every round; figures are medians over ``--repeat``
-rounds.
+separate process), alternating on/off in every round (which goes first alternates too).
+
+The headline is the median over rounds of each round's on/off ratio: the two runs of a round
+are seconds apart, so they share most of whatever else the box is doing, which a ratio of
+medians would not pair up. Below it, the server CPU per call (all server processes, warm-up
+included) on and off, whose difference is what tracing costs per call, independent of how
+busy the box is; and the spans the sink received against the Transfer calls the servers
+answered (each must be exported: no sampling, nothing dropped).
 
 - off: no OTEL_* variables, as a default deployment runs (the no-op tracer).
 - on: configured only through the standard variables, as production would be: the OTLP/gRPC
@@ -111,6 +117,11 @@ def run(args: Any, round_: int, env: dict[str, str]) -> dict[str, Any]:
                 os.environ[key] = old
 
 
+def server_cpu_per_call(run: dict[str, Any]) -> float:
+    """CPU seconds of all server processes per call answered, warm-up included (as is its CPU)."""
+    return float(run["server_cpu_s"]) / max(int(run["calls"]) + int(run["errors"]), 1)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_sink"]:
@@ -129,31 +140,43 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             order = [("off", off, {}), ("on", on, traced_env(sink.port))]
             for _, into, env in order if i % 2 == 0 else order[::-1]:
                 into.append(run(args, i, env))
+            last_on, last_off = on[-1], off[-1]
             print(
-                f"round {i + 1}: off {off[-1][hi]['per_s']:,.0f}/s, on {on[-1][hi]['per_s']:,.0f}/s"
-                f" ({on[-1][hi]['per_s'] / off[-1][hi]['per_s']:.2f}); "
-                f"@1 p50 off {off[-1]['@1']['p50_ms']:.2f} ms, on {on[-1]['@1']['p50_ms']:.2f} ms",
+                f"round {i + 1}: off {last_off[hi]['per_s']:,.0f}/s, on {last_on[hi]['per_s']:,.0f}/s"
+                f" ({last_on[hi]['per_s'] / last_off[hi]['per_s']:.2f}); server CPU/call "
+                f"off {server_cpu_per_call(last_off[hi]) * 1e3:.3f} ms, "
+                f"on {server_cpu_per_call(last_on[hi]) * 1e3:.3f} ms; "
+                f"@1 p50 off {last_off['@1']['p50_ms']:.2f} ms, on {last_on['@1']['p50_ms']:.2f} ms",
                 flush=True,
             )
     finally:
         received = sink.stop()
-    traced_calls = sum(r[k]["calls"] for r in on for k in (hi, "@1"))
+    # Every call the servers answered has a span: those that completed and those that failed.
+    traced_calls = sum(r[k]["calls"] + r[k]["errors"] for r in on for k in (hi, "@1"))
     off_rate, on_rate = median([r[hi]["per_s"] for r in off]), median([r[hi]["per_s"] for r in on])
+    ratios = [n[hi]["per_s"] / f[hi]["per_s"] for n, f in zip(on, off, strict=True)]
+    ratio = median(ratios)
+    off_cpu, on_cpu = (median([server_cpu_per_call(r[hi]) for r in runs]) for runs in (off, on))
     off_p50, on_p50 = (median([r["@1"]["p50_ms"] for r in runs]) for runs in (off, on))
-    ratio = on_rate / off_rate
     met = "met" if ratio >= GOAL else "MISSED"
     print_table(
         f"tracing overhead (PostgreSQL, medians of {args.repeat} interleaved rounds)",
         [
+            (f"Transfer RPCs/s {hi}, on/off per round", f"{ratio:.2f}",
+             f"rounds {min(ratios):.2f}..{max(ratios):.2f}", f"goal >= {GOAL}: {met}"),
             (f"Transfer RPCs/s {hi}, tracing on (OTLP/gRPC to a sink)", f"{on_rate:,.0f}",
-             f"tracing off {off_rate:,.0f}/s", f"{ratio:.2f} (goal >= {GOAL}) {met}"),
+             f"tracing off {off_rate:,.0f}/s", f"{on_rate / off_rate:.2f} (ratio of medians)"),
+            (f"server CPU per Transfer {hi}, tracing on", f"{on_cpu * 1e3:.3f} ms",
+             f"off {off_cpu * 1e3:.3f} ms", f"+{(on_cpu - off_cpu) * 1e6:,.0f} us per call"),
             ("Transfer latency p50 @1", f"{on_p50:.2f} ms", f"off {off_p50:.2f} ms",
              f"{on_p50 / off_p50:.2f}x"),
         ],
     )  # fmt: skip
+    missing = traced_calls - received["spans"]
     print(
         f"spans the sink received: {received['spans']:,} in {received['requests']:,} exports, "
-        f"for {traced_calls:,} traced Transfer calls that completed"
+        f"for {traced_calls:,} Transfer calls the traced servers answered"
+        + (" (every one)" if missing == 0 else f" ({missing:+,} missing)")
     )
     figures = {
         "config": dict(vars(args)),
@@ -163,6 +186,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "traced_calls": traced_calls,
         "medians": {"off_rpcs_per_s": off_rate, "on_rpcs_per_s": on_rate},
         "ratio_on_vs_off": ratio,
+        "round_ratios": ratios,
+        "server_cpu_per_call_s": {"off": off_cpu, "on": on_cpu},
     }
     print(f"raw figures: {write_json('tracing', figures)}")
     return figures

@@ -18,10 +18,11 @@ With no exporter nothing is recorded or exported: the no-op tracer still passes 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -97,18 +98,16 @@ def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter:
         or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
         or "http/protobuf"
     ).strip()
+    # The SDK's exporters with a leaner encoder of the same bytes (services.observability.otlp,
+    # imported here: it loads both exporters and their transports).
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcExporter,
-        )
+        from services.observability.otlp import LeanGrpcSpanExporter
 
-        return GrpcExporter()
+        return LeanGrpcSpanExporter()
     if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as HttpExporter,
-        )
+        from services.observability.otlp import LeanHttpSpanExporter
 
-        return HttpExporter()
+        return LeanHttpSpanExporter()
     raise ValueError(f"OTLP protocol {protocol!r} is not supported: use grpc or http/protobuf")
 
 
@@ -125,6 +124,18 @@ def trace_parent_of(span_context: SpanContext) -> str | None:
         f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
         f"{span_context.trace_flags:02x}"
     )
+
+
+_NO_PARENT = Context()
+
+
+def caller_context(metadata: Sequence[tuple[str, str | bytes]]) -> Context:
+    """The caller's trace context from W3C headers in gRPC metadata: an empty context (the span
+    starts a trace) when there is no ``traceparent``, without running the propagator."""
+    for key, _ in metadata:
+        if key == "traceparent":
+            return W3C.extract({k: v for k, v in metadata if isinstance(v, str)})
+    return _NO_PARENT
 
 
 def current_trace_parent() -> str | None:

@@ -93,11 +93,11 @@ def test_one_trace_spans_the_caller_the_ledger_and_the_projector(
     assert server.attributes["ledger.case_id"] == case_id
     assert server.attributes["ledger.position"] == reply.result.position
     assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.OK.value[0]
-    requested = [e for e in server.events if e.name == "handoff.requested"]
-    assert len(requested) == 1
-    assert requested[0].attributes["ledger.handoff.to"] == "bob@identity-l2"
-    assert requested[0].attributes["ledger.handoff.reason"] == "TRANSFER_REASON_ESCALATION"
-    assert requested[0].attributes["ledger.handoff.warm"] is True
+    assert server.attributes["ledger.handoff.to"] == "bob@identity-l2"
+    assert server.attributes["ledger.handoff.reason"] == "TRANSFER_REASON_ESCALATION"
+    assert server.attributes["ledger.handoff.warm"] is True
+    assert server.attributes["ledger.version"] == reply.result.version == 2
+    assert [e.name for e in server.events] == ["handoff.requested"]
 
     # The event stores the server span's context, sealed into the case's hash chain with it.
     assert [r.event.trace_parent for r in stored] == [trace_parent_of(server.context)]

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcOtlp
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpOtlp
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from opentelemetry.trace import NoOpTracerProvider
 
 from services.ledger.domain.case import Case, Provenance
 from services.ledger.domain.values import Owner, Tier, TransferReason
+from services.observability.otlp import LeanGrpcSpanExporter as GrpcOtlp
+from services.observability.otlp import LeanHttpSpanExporter as HttpOtlp
 from services.observability.tracing import (
     span_exporters,
     trace_and_span_ids,

@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from ownership.v1 import ledger_pb2 as pb
 from services.ledger.api.status import grpc_code
 from services.observability.metrics import Metrics
-from services.observability.tracing import W3C
+from services.observability.tracing import caller_context
 
 log = logging.getLogger("ledger.rpc")
 
@@ -48,6 +48,8 @@ COMMAND_REQUESTS = tuple(
 class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, tracer: trace.Tracer, metrics: Metrics | None = None) -> None:
         self._tracer = tracer
+        # Describing a command is work only a recording tracer needs (the no-op one ignores it).
+        self._describing = not isinstance(tracer, trace.NoOpTracer)
         self._metrics = metrics
         self._wrapped: dict[str, tuple[Any, Any]] = {}  # method → (its handler, wrapped)
 
@@ -86,8 +88,9 @@ class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         context: grpc.ServicerContext,
         seconds: float,
         request: Any = None,
+        outcome: dict[str, Any] | None = None,
     ) -> None:
-        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        span.set_attributes({"rpc.grpc.status_code": code.value[0], **(outcome or {})})
         if code in SERVER_FAULTS:
             span.set_status(Status(StatusCode.ERROR, code.name))
         if self._metrics is not None:
@@ -106,40 +109,44 @@ class _Call:
         self.service = service
         self.method = method
         self.name = f"{service}/{method}"
+        self.attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
 
-    def _start(self, context: grpc.ServicerContext) -> trace.Span:
-        parent = W3C.extract(dict(context.invocation_metadata()))
-        return self.interceptor._tracer.start_span(
+    def _start(self, context: grpc.ServicerContext, request: Any = None) -> trace.Span:
+        """The server span, with what the call asks for when it is a command: given at the
+        start, all at once (the SDK checks each attribute on every set, and samplers see them)."""
+        attributes = self.attributes
+        command = self.interceptor._describing and isinstance(request, COMMAND_REQUESTS)
+        if command:
+            attributes = attributes | _command_attributes(request)
+        span = self.interceptor._tracer.start_span(
             self.name,
-            context=parent,
+            context=caller_context(context.invocation_metadata()),
             kind=SpanKind.SERVER,
-            attributes={
-                "rpc.system": "grpc",
-                "rpc.service": self.service,
-                "rpc.method": self.method,
-            },
+            attributes=attributes,
         )
+        if command and isinstance(request, HANDOFF_REQUESTS):
+            # A mark on the timeline; the facts are the span's attributes, not repeated here.
+            span.add_event("handoff.requested")
+        return span
 
     def wrap(self, behaviour: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
         def observed(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            span = self._start(context)
+            span = self._start(context, request)
             token = otel_context.attach(trace.set_span_in_context(span))
             code = grpc.StatusCode.UNKNOWN
+            outcome = None
             try:
-                recording = span.is_recording()
-                if recording and isinstance(request, COMMAND_REQUESTS):
-                    _describe_command(span, request)
                 response = behaviour(request, context)
                 code = _code(context) or grpc.StatusCode.OK
-                _describe_response(span, request, response, recording)
+                outcome = _describe_response(request, response, span.is_recording())
                 return response
             except Exception:
                 code = _code(context) or grpc.StatusCode.UNKNOWN
                 raise
             finally:
                 seconds = time.perf_counter() - started
-                self.interceptor.finish(span, self, code, context, seconds, request)
+                self.interceptor.finish(span, self, code, context, seconds, request, outcome)
                 otel_context.detach(token)
                 span.end()
 
@@ -198,8 +205,8 @@ def _owner(owner: pb.Owner) -> str:
     return f"{owner.agent_id}@{owner.group_id}"
 
 
-def _describe_command(span: trace.Span, request: Any) -> None:
-    """Span attributes of a command, and a ``handoff`` event for a handoff: what was asked."""
+def _command_attributes(request: Any) -> dict[str, Any]:
+    """Span attributes of a command: what was asked."""
     attributes: dict[str, Any] = {"ledger.case_id": request.case_id}
     if isinstance(request, pb.TransferRequest):
         attributes |= {
@@ -218,26 +225,23 @@ def _describe_command(span: trace.Span, request: Any) -> None:
         }
     elif isinstance(request, pb.LeaveSwarmRequest):
         attributes["ledger.swarm.agent_id"] = request.agent_id
-    span.set_attributes(attributes)
-    if isinstance(request, HANDOFF_REQUESTS):
-        span.add_event("handoff.requested", attributes)
+    return attributes
 
 
-def _describe_response(span: trace.Span, request: Any, response: Any, recording: bool) -> None:
-    """What the ledger did: the appended version and position, or each refused batch item."""
+def _describe_response(request: Any, response: Any, recording: bool) -> dict[str, Any] | None:
+    """What the ledger did: span attributes of the appended version and position (returned when
+    the span records), or a log line for each refused batch item."""
     result = getattr(response, "result", None)
     if isinstance(result, pb.AppendResult):
         if not recording:
-            return
-        span.set_attributes(
-            {
-                "ledger.version": result.version,
-                "ledger.position": result.position,
-                "ledger.events_recorded": result.events_recorded,
-                "ledger.replayed": result.replayed,
-            }
-        )
-    elif isinstance(response, pb.ExecuteBatchResponse):
+            return None
+        return {
+            "ledger.version": result.version,
+            "ledger.position": result.position,
+            "ledger.events_recorded": result.events_recorded,
+            "ledger.replayed": result.replayed,
+        }
+    if isinstance(response, pb.ExecuteBatchResponse):
         for index, item in enumerate(response.results):
             if item.HasField("error"):
                 kind = request.commands[index].WhichOneof("command")
@@ -246,6 +250,7 @@ def _describe_response(span: trace.Span, request: Any, response: Any, recording:
     elif isinstance(response, pb.ImportEventsResponse):
         for refusal in response.refusals:
             _log_refused_item(refusal.index, refusal, refusal.error)
+    return None
 
 
 def _reason(status: status_pb2.Status) -> str:
