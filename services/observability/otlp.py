@@ -36,7 +36,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import SpanContext, SpanKind
 
 _log = logging.getLogger(__name__)
 
@@ -100,9 +100,9 @@ def _any_value(value: Any) -> bytes:
 
 
 _KEYS: dict[str, bytes] = {}
-_PAIRS: dict[tuple[str, Any, type], bytes] = {}
+_FIELDS: dict[tuple[bytes, str, Any, type], bytes] = {}
 _MAX_CACHED = 4096  # entries of each cache; a full cache starts again
-_CACHED_TEXT = 64  # characters: longer strings (and numbers) are encoded every time
+_CACHED_TEXT = 64  # characters: longer strings (and most numbers) are encoded every time
 
 
 def _key_value(key: str, value: Any) -> bytes:
@@ -114,42 +114,42 @@ def _key_value(key: str, value: Any) -> bytes:
     return encoded_key + _delimited(b"\x12", _any_value(value))
 
 
-def _attribute(value_key: tuple[str, Any, type]) -> bytes:
-    """One KeyValue, length-prefixed, ready to follow its field's tag."""
-    pair = _PAIRS.get(value_key)
-    if pair is None:
-        key, value, kind = value_key
-        pair = _varint_prefixed(_key_value(key, value))
-        if kind is bool or (kind is str and len(value) <= _CACHED_TEXT):
-            if len(_PAIRS) >= _MAX_CACHED:
-                _PAIRS.clear()
-            _PAIRS[value_key] = pair
-    return pair
+def _attribute_field(cache_key: tuple[bytes, str, Any, type]) -> bytes:
+    """One KeyValue as the field ``tag`` of its message; remembered for a bool or short string."""
+    tag, key, value, kind = cache_key
+    field = _delimited(tag, _key_value(key, value))
+    if (
+        kind is bool
+        or (kind is str and len(value) <= _CACHED_TEXT)
+        or (kind is int and 0 <= value < 128)  # status codes, counts
+    ):
+        if len(_FIELDS) >= _MAX_CACHED:
+            _FIELDS.clear()
+        _FIELDS[cache_key] = field
+    return field
 
 
-def _varint_prefixed(body: bytes) -> bytes:
-    return _varint(len(body)) + body
-
-
-def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
-    if not attributes:
-        return []
+def _add_attributes(parts: list[bytes], tag: bytes, attributes: Mapping[str, Any] | None) -> None:
     # The SDK's BoundedAttributes is a MutableMapping over a plain dict: iterating the dict
     # skips the ABC's item view, a third of the encoding time.
     plain = getattr(attributes, "_dict", attributes)
-    parts = []
+    if not plain:
+        return
+    fields = _FIELDS
     for key, value in plain.items():
-        parts.append(tag)
-        parts.append(_PAIRS.get((key, value, type(value))) or _attribute((key, value, type(value))))
-    return parts
+        cache_key = (tag, key, value, type(value))
+        parts.append(fields.get(cache_key) or _attribute_field(cache_key))
 
 
 # --- spans --------------------------------------------------------------------------------------
 
 
+_LOCAL_FLAGS = _fixed32(_HAS_IS_REMOTE)
+_REMOTE_FLAGS = _fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
+
+
 def _flags(context: SpanContext | None) -> bytes:
-    remote = context is not None and context.is_remote
-    return _fixed32(_HAS_IS_REMOTE | _IS_REMOTE if remote else _HAS_IS_REMOTE)
+    return _REMOTE_FLAGS if context is not None and context.is_remote else _LOCAL_FLAGS
 
 
 def _span(span: ReadableSpan) -> bytes:
@@ -168,22 +168,20 @@ def _span(span: ReadableSpan) -> bytes:
         parts.append(_string(b"\x1a", state))
     if parent is not None:
         parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
-    if span.name:
-        parts.append(_string(b"\x2a", span.name))
-    parts += (b"\x30", _SMALL[span.kind.value + 1])  # the SDK's SpanKind, shifted past UNSPECIFIED
+    parts.append(_NAMES.get((span.name, span.kind)) or _name_and_kind(span.name, span.kind))
     if span.start_time:
         parts += (b"\x39", _fixed64(span.start_time))
     if span.end_time:
         parts += (b"\x41", _fixed64(span.end_time))
     # The span's own BoundedAttributes, not the read-only proxy around it (see _attributes).
-    parts += _attributes(b"\x4a", getattr(span, "_attributes", None) or span.attributes)
+    _add_attributes(parts, b"\x4a", getattr(span, "_attributes", None) or span.attributes)
     if span.dropped_attributes:
         parts += (b"\x50", _varint(span.dropped_attributes))
     for event in span.events:
         event_parts = [b"\x09", _fixed64(event.timestamp)]
         if event.name:
             event_parts.append(_string(b"\x12", event.name))
-        event_parts += _attributes(b"\x1a", event.attributes)
+        _add_attributes(event_parts, b"\x1a", event.attributes)
         if event.dropped_attributes:
             event_parts += (b"\x20", _varint(event.dropped_attributes))
         parts.append(_delimited(b"\x5a", b"".join(event_parts)))
@@ -196,7 +194,7 @@ def _span(span: ReadableSpan) -> bytes:
             b"\x12\x08",
             link.context.span_id.to_bytes(8, "big"),
         ]
-        link_parts += _attributes(b"\x22", link.attributes)
+        _add_attributes(link_parts, b"\x22", link.attributes)
         if link.dropped_attributes:
             link_parts += (b"\x28", _varint(link.dropped_attributes))
         link_parts += (b"\x35", _flags(link.context))
@@ -204,14 +202,30 @@ def _span(span: ReadableSpan) -> bytes:
     if span.dropped_links:
         parts += (b"\x70", _varint(span.dropped_links))
     status = span.status
-    status_parts = []
-    if status.description:
-        status_parts.append(_string(b"\x12", status.description))
-    if status.status_code.value:
-        status_parts += (b"\x18", _SMALL[status.status_code.value])
-    parts.append(_delimited(b"\x7a", b"".join(status_parts)))
+    if status.description or status.status_code.value:
+        status_parts = []
+        if status.description:
+            status_parts.append(_string(b"\x12", status.description))
+        if status.status_code.value:
+            status_parts += (b"\x18", _SMALL[status.status_code.value])
+        parts.append(_delimited(b"\x7a", b"".join(status_parts)))
+    else:
+        parts.append(b"\x7a\x00")  # the SDK always sends a status, empty when unset
     parts += (b"\x85\x01", _flags(parent))  # field 16, fixed32
     return b"".join(parts)
+
+
+_NAMES: dict[tuple[str, SpanKind], bytes] = {}
+
+
+def _name_and_kind(name: str, kind: SpanKind) -> bytes:
+    """Fields 5 and 6 of a span, remembered: a process names its spans from a short list."""
+    encoded = _string(b"\x2a", name) if name else b""
+    encoded += b"\x30" + _SMALL[kind.value + 1]  # the SDK's SpanKind, shifted past UNSPECIFIED
+    if len(_NAMES) >= _MAX_CACHED:
+        _NAMES.clear()
+    _NAMES[(name, kind)] = encoded
+    return encoded
 
 
 _RESOURCES: dict[int, tuple[Any, bytes]] = {}
