@@ -180,7 +180,7 @@ def build_ledger(settings: Settings, tracing: Tracing | None = None) -> Ledger:
         settings.host,
         settings.port,
         settings.max_workers,
-        interceptors=[ObservingInterceptor(telemetry.tracing.tracer(), metrics)],
+        interceptors=[ObservingInterceptor(telemetry.tracing.server_tracer(), metrics)],
     )
     checks: dict[str, Check] = {}
     if settings.runs("ledger"):

@@ -115,7 +115,8 @@ def _key_value(key: str, value: Any) -> bytes:
 
 
 def _attribute_field(cache_key: tuple[bytes, str, Any, type]) -> bytes:
-    """One KeyValue as the field ``tag`` of its message; remembered for a bool or short string."""
+    """One KeyValue (a str, bool or int) as the field ``tag`` of its message; remembered for a
+    bool, a short string or a small number."""
     tag, key, value, kind = cache_key
     field = _delimited(tag, _key_value(key, value))
     if (
@@ -137,8 +138,15 @@ def _add_attributes(parts: list[bytes], tag: bytes, attributes: Mapping[str, Any
         return
     fields = _FIELDS
     for key, value in plain.items():
-        cache_key = (tag, key, value, type(value))
-        parts.append(fields.get(cache_key) or _attribute_field(cache_key))
+        kind = type(value)
+        if kind is str or kind is bool or kind is int:
+            cache_key = (tag, key, value, kind)
+            parts.append(fields.get(cache_key) or _attribute_field(cache_key))
+        else:
+            try:
+                parts.append(_delimited(tag, _key_value(key, value)))
+            except TypeError as error:  # as the SDK's encoder: the attribute is left out
+                _log.error("Failed to encode key %s: %s", key, error)
 
 
 # --- spans --------------------------------------------------------------------------------------

@@ -24,10 +24,13 @@ from dataclasses import dataclass
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace import SpanContext
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from services.observability.lean_spans import LeanTracer
 
 INSTRUMENTATION = "ownership-ledger"
 W3C = TraceContextTextMapPropagator()
@@ -41,6 +44,14 @@ class Tracing:
 
     def tracer(self) -> trace.Tracer:
         return self.provider.get_tracer(INSTRUMENTATION)
+
+    def server_tracer(self) -> trace.Tracer:
+        """The tracer of the RPC server spans, one per call: lean spans on the same provider
+        (services.observability.lean_spans) when it records, else its no-op tracer."""
+        tracer = self.tracer()
+        if isinstance(tracer, SdkTracer):
+            return LeanTracer(tracer)
+        return tracer
 
     @property
     def exporting(self) -> bool:

@@ -92,6 +92,8 @@ def recorded_spans() -> list[ReadableSpan]:
         arrays.set_attribute("ints", [1, -2, 300])
         arrays.set_attribute("floats", (1.5, -0.0))
         arrays.set_attribute("bools", [True, False])
+        arrays.set_attribute("mapping", {"inner": "x", "n": 1})  # type: ignore[dict-item]
+        arrays.set_attribute("bytes", b"\x00\x01")
     projector.get_tracer("projector").start_span("projector.batch", kind=SpanKind.CONSUMER).end()
     for kind in (SpanKind.PRODUCER, SpanKind.INTERNAL):
         server.start_span(f"kind {kind.name}", kind=kind).end()
