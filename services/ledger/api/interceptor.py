@@ -113,7 +113,7 @@ class _Call:
 
     def _start(self, context: grpc.ServicerContext, request: Any = None) -> trace.Span:
         """The server span, with what the call asks for when it is a command: given at the
-        start, all at once (the SDK checks each attribute on every set, and samplers see them)."""
+        start, all at once (one set instead of several, and samplers see them)."""
         attributes = self.attributes
         command = self.interceptor._describing and isinstance(request, COMMAND_REQUESTS)
         if command:
