@@ -6,7 +6,9 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from services.ledger.application import commands as c
 from services.ledger.application.handler import CaseCommandHandler
@@ -15,6 +17,7 @@ from services.ledger.application.validation import Limits
 from services.ledger.domain.case import Case, Provenance
 from services.ledger.domain.errors import Rule, RuleViolated
 from services.ledger.domain.values import Owner, PauseReason, SwarmRole, Tier, TransferReason
+from services.ledger.infrastructure.postgres_url import parse_postgres_url
 from services.ledger.infrastructure.store import EventsourcingStore
 
 WHEN = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
@@ -228,3 +231,27 @@ class TestPostgresEventStore(EventStoreSuite):
     @pytest.fixture
     def url(self, postgres_url: str) -> str:
         return postgres_url
+
+    def test_a_cache_ahead_of_the_database_heals_within_the_retries(
+        self, url: str, store: EventsourcingStore
+    ) -> None:
+        """A failover to a standby that missed the last commit (or a restore) leaves the cache
+        ahead of the database: appends on the cached copy conflict, and within the command's
+        retries the case is read afresh and the command decided on what the database holds."""
+        handler = CaseCommandHandler(store, Limits())
+        handler.execute(c.Assign(case_id="Q", command_id="q1", actor="t", owner=ALICE))
+        handler.execute(c.Transfer(case_id="Q", command_id="q2", actor="t", to_owner=BOB,
+                                   reason=TransferReason.OTHER))  # fmt: skip
+        schema = sql.Identifier(parse_postgres_url(url).params["schema"])
+        with psycopg.connect(parse_postgres_url(url).conninfo(), autocommit=True) as conn:
+            for table, where in (("ledger_events", "originator_version = 2"),
+                                 ("ledger_commands", "command_id = 'q2'")):  # fmt: skip
+                conn.execute(
+                    sql.SQL("DELETE FROM {}.{} WHERE ").format(schema, sql.Identifier(table))
+                    + sql.SQL(where)
+                )
+        result = handler.execute(c.Pause(case_id="Q", command_id="q3", actor="t",
+                                         reason=PauseReason.SCHEDULED))  # fmt: skip
+        assert result.version == 2
+        loaded = store.load_case("Q")
+        assert loaded is not None and (loaded.owner, loaded.version) == (ALICE, 2)

@@ -215,6 +215,12 @@ class CaseCommandHandler:
             try:
                 return self._attempt([command], deadline, self._on_aggregates)[0]
             except AppendConflict:
+                if attempt > 0:
+                    # A conflict usually means another writer moved the case, and the next load
+                    # brings the cached copy up to date. Again and again, the cached copy itself
+                    # may be wrong: ahead of a database restored, or failed over to a standby that
+                    # missed commits. Decide on what the database holds.
+                    self._store.forget_cached([command.case_id])
                 # Jittered backoff, so writers racing on one case stop colliding in lockstep.
                 time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311
         return StoreUnavailable(

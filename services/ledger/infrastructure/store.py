@@ -319,6 +319,11 @@ class EventsourcingStore:
             data = mapper.cipher.encrypt(data)
         return StoredEvent(event.case_id, event.version, event.topic, data)
 
+    def forget_cached(self, case_ids: Iterable[str]) -> None:
+        wanted = list(case_ids)
+        self._cache.discard(wanted)
+        self._state_cache.discard(wanted)
+
     def position_of(self, case_id: str, version: int) -> int:
         with _translated_errors():
             position = self.recorder.select_position(case_id, version)
