@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Generic, Protocol, Self, TypeVar, cast
@@ -113,6 +113,9 @@ class _Cacheable(Protocol):
     @property
     def id(self) -> str: ...
 
+    @property
+    def version(self) -> int: ...
+
     def copy(self) -> Self: ...
 
 
@@ -204,20 +207,9 @@ class EventsourcingStore:
         the batch in the same query. Another process may still move a case after this read: the
         version check under the write lock catches that.
         """
-        wanted = list(dict.fromkeys(case_ids))
-        cached = [self._cache.get(case_id) for case_id in wanted]
-        with _translated_errors():
-            found, stored_events = self.recorder.select_commands_and_events(
-                list(command_ids), wanted, [0 if case is None else case.version for case in cached]
-            )
-        newer: dict[str, list[StoredEvent]] = {}
-        for stored in stored_events:
-            newer.setdefault(str(stored.originator_id), []).append(stored)
-        cases = {
-            case_id: self._brought_up_to_date(case, newer.get(case_id, []))
-            for case_id, case in zip(wanted, cached, strict=True)
-        }
-        return {stored.record.command_id: stored for stored in found}, cases
+        return self._load_with_commands(
+            self._cache, self._brought_up_to_date, command_ids, case_ids
+        )
 
     def _brought_up_to_date(self, case: Case | None, newer: list[StoredEvent]) -> Case | None:
         """``case`` (None: not yet known here) with ``newer`` events applied in version order."""
@@ -231,22 +223,33 @@ class EventsourcingStore:
     ) -> tuple[dict[str, StoredCommand], dict[str, CaseState | None]]:
         """``load_for_commands`` as compact case states (the import path's), from their own
         cache: a cached state asks only for the events after its version."""
+        return self._load_with_commands(
+            self._state_cache, self._state_brought_up_to_date, command_ids, case_ids
+        )
+
+    def _load_with_commands(
+        self,
+        cache: CaseCache[CachedCase],
+        brought_up_to_date: Callable[[CachedCase | None, list[StoredEvent]], CachedCase | None],
+        command_ids: Iterable[str],
+        case_ids: Iterable[str],
+    ) -> tuple[dict[str, StoredCommand], dict[str, CachedCase | None]]:
+        """The stored commands among ``command_ids`` and each case's state from ``cache``,
+        brought up to date with the events after its cached version, in one round trip."""
         wanted = list(dict.fromkeys(case_ids))
-        cached = [self._state_cache.get(case_id) for case_id in wanted]
+        cached = [cache.get(case_id) for case_id in wanted]
         with _translated_errors():
             found, stored_events = self.recorder.select_commands_and_events(
-                list(command_ids),
-                wanted,
-                [0 if state is None else state.version for state in cached],
+                list(command_ids), wanted, [0 if case is None else case.version for case in cached]
             )
         newer: dict[str, list[StoredEvent]] = {}
         for stored in stored_events:
             newer.setdefault(str(stored.originator_id), []).append(stored)
-        states = {
-            case_id: self._state_brought_up_to_date(state, newer.get(case_id, []))
-            for case_id, state in zip(wanted, cached, strict=True)
+        cases = {
+            case_id: brought_up_to_date(case, newer.get(case_id, []))
+            for case_id, case in zip(wanted, cached, strict=True)
         }
-        return {stored.record.command_id: stored for stored in found}, states
+        return {stored.record.command_id: stored for stored in found}, cases
 
     def _state_brought_up_to_date(
         self, state: CaseState | None, newer: list[StoredEvent]
