@@ -167,20 +167,15 @@ class CaseCommandHandler:
         raise outcome
 
     def execute_batch(
-        self,
-        commands: Sequence[c.Command],
-        deadline: float | None = None,
-        *,
-        enforce_size: bool = True,
+        self, commands: Sequence[c.Command], deadline: float | None = None
     ) -> list[Outcome]:
         """Run commands in order, writing every accepted one in a single transaction.
 
-        ``deadline`` is a ``time.monotonic()`` instant: past it, nothing is written.
-        ``enforce_size`` false lets the server's own import path use larger batches than a
-        caller may send.
+        ``deadline`` is a ``time.monotonic()`` instant: past it, nothing is written. The server's
+        own import paths, which may use larger batches than a caller may send, use
+        ``execute_import``.
         """
-        if enforce_size:
-            self.check_batch_size(len(commands))
+        self.check_batch_size(len(commands))
         return self._execute(commands, deadline, self._on_aggregates)
 
     def execute_import(self, commands: Sequence[c.Command]) -> list[Outcome]:
