@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from typing import Any
 
 import psycopg
@@ -121,7 +120,12 @@ def projection_runner_rate(database_url: str, seconds: float) -> float:
 
 
 def live_lag(settings: Settings, rate: float, seconds: float) -> list[float]:
-    """Append at ``rate`` events/s while the projector follows; lag of each append, in seconds."""
+    """Append at ``rate`` events/s from another process while this one's projector follows.
+
+    The appender is a process of its own, as the ledger is in production, so it does not share
+    the projector's interpreter lock. Lag of each append: its acknowledgement (the appender's
+    CLOCK_MONOTONIC, which every process on the machine shares) → the projector's commit of it.
+    """
     store = build_store(settings)
     database = ReadModelDatabase(settings.database_url.split("?")[0] + "?schema=live_rm")
     projector = build_projector(settings, store, database)
@@ -129,43 +133,53 @@ def live_lag(settings: Settings, rate: float, seconds: float) -> list[float]:
     stop = threading.Event()
     follower = threading.Thread(target=projector.run, args=(stop, 0.05))
     follower.start()
-    pending: deque[tuple[int, float]] = deque()
     lags: list[float] = []
-    appending_done = threading.Event()
+    appender = subprocess.Popen(
+        [sys.executable, "-c", "import bench.projector_bench as b; b.append_steadily()",
+         settings.database_url, str(rate), str(seconds)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )  # fmt: skip
+    try:
+        assert appender.stdout is not None
+        for line in appender.stdout:
+            position, acked = line.split()
+            if projector.wait_for_position(int(position), 5.0):
+                lags.append(time.clock_gettime(time.CLOCK_MONOTONIC) - float(acked))
+        if appender.wait(timeout=30) != 0:
+            raise RuntimeError(
+                f"the appender process failed with exit status {appender.returncode}"
+            )
+    finally:
+        appender.kill()
+        stop.set()
+        store.wake_waiters()
+        follower.join(timeout=30)
+        database.close()
+        store.close()
+    return lags
 
-    def watch() -> None:
-        while not (appending_done.is_set() and not pending):
-            if not pending:
-                time.sleep(0.001)
-                continue
-            position, acked = pending[0]
-            if projector.wait_for_position(position, 5.0):
-                lags.append(time.perf_counter() - acked)
-            pending.popleft()
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
+def append_steadily() -> None:
+    """The live-lag appender (its own process): batches of 10 commands at the given rate; prints
+    ``position acknowledged_at`` for each acknowledged batch."""
+    database_url, rate, seconds = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    settings = Settings(database_url=database_url)
+    store = build_store(settings)
     handler = CaseCommandHandler(store, settings.limits())
-    batches = interleaved_batches(int(rate * seconds), 10, seed=11, prefix="LIVE")
     interval = 10 / rate
     deadline = time.perf_counter() + seconds
     next_at = time.perf_counter()
-    for batch in batches:
+    for batch in interleaved_batches(int(rate * seconds), 10, seed=11, prefix="LIVE"):
         if time.perf_counter() > deadline:
             break
         results = handler.execute_batch(batch)
+        acked = time.clock_gettime(time.CLOCK_MONOTONIC)
         positions = [r.position for r in results if hasattr(r, "position")]
         if positions:
-            pending.append((max(positions), time.perf_counter()))
+            print(max(positions), acked, flush=True)
         next_at += interval
         time.sleep(max(0.0, next_at - time.perf_counter()))
-    appending_done.set()
-    watcher.join(timeout=30)
-    stop.set()
-    follower.join(timeout=30)
-    database.close()
     store.close()
-    return lags
 
 
 def rss_kib(pid: int) -> int:
