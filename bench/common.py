@@ -101,6 +101,11 @@ def _proc_stats() -> Iterator[tuple[int, int, str, float]]:
         yield int(entry.name), int(fields[1]), name, cpu
 
 
+def cpu_seconds_by_pid() -> dict[int, tuple[int, str, float]]:
+    """pid → (parent pid, name, CPU seconds so far) of every local process."""
+    return {pid: (ppid, name, cpu) for pid, ppid, name, cpu in _proc_stats()}
+
+
 def cpu_seconds_of(name: str) -> float:
     """CPU seconds used so far by local processes called ``name`` (e.g. postgres)."""
     return sum(cpu for _, _, n, cpu in _proc_stats() if n == name)

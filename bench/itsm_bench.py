@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import print_table, scratch_database, write_json
+import psycopg
+
+from bench.common import cpu_seconds_by_pid, print_table, scratch_database, write_json
 from services.bootstrap import open_import_target
 from services.itsm.importer import import_log
 from services.itsm.mapping import PRESETS
@@ -65,14 +67,38 @@ def pm4py_seconds(path: Path) -> tuple[int, float] | None:
     return int(events), float(seconds)
 
 
+def cpu_by_process(database_url: str) -> dict[str, float]:
+    """CPU seconds so far of this process, its child processes (an import's projector) and the
+    PostgreSQL backends serving the scratch database (sampled while their connections are open)."""
+    with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        backends = {
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database_url.rsplit("/", 1)[1],),
+            )
+        }
+    stats = cpu_seconds_by_pid()
+    me = os.getpid()
+    out = {"importer (this process)": time.process_time()}
+    for pid, (ppid, _, cpu) in stats.items():
+        if ppid == me and cpu > 0.05:
+            out[f"child {pid}"] = cpu
+    out["postgres backends"] = sum(stats[pid][2] for pid in backends if pid in stats)
+    return {k: round(v, 2) for k, v in out.items()}
+
+
 def run_log(name: str, path: Path, via: str) -> dict[str, Any]:
     with scratch_database(f"itsm_{name}") as url:
         settings = Settings(database_url=url)
         started = time.perf_counter()
+        cpu_before = time.process_time()
         with open_import_target(settings, via, None) as target:
             report = import_log(path, PRESETS[name], target.sink, f"import {name}")
             imported = time.perf_counter()
             assert target.make_current(report.sent.last_position)
+            cpu = cpu_by_process(url)
+            cpu["importer (this process)"] = round(cpu["importer (this process)"] - cpu_before, 2)
         current = time.perf_counter()
         readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
         try:
@@ -89,6 +115,7 @@ def run_log(name: str, path: Path, via: str) -> dict[str, Any]:
             "import_and_read_models_current": round(current - started, 2),
             "report": round(reported - current, 2),
         },
+        "cpu_seconds": cpu,
         "figures": figures,
     }
 
@@ -133,6 +160,8 @@ def main() -> None:
         else:
             line += ["-", "-"]
         rows.append((line[0], line[1], line[2], line[3]))
+        cpu = ", ".join(f"{k} {v:.2f}" for k, v in result["cpu_seconds"].items())
+        rows.append((f"{name}: CPU seconds by process", cpu, "-", "-"))
     print_table(
         f"ITSM logs on PostgreSQL, import via {args.via} (wall times; machine may be shared)", rows
     )

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import threading
+import time
+import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from urllib.parse import urlsplit
 
 from ownership.v1 import audit_pb2_grpc, ledger_pb2_grpc, query_pb2, query_pb2_grpc
 from services.audit.api import SERVICE_NAME as AUDIT_SERVICE_NAME
@@ -25,6 +31,7 @@ from services.ledger.infrastructure.store import EventsourcingStore
 from services.observability.measured import MeasuredEventStore
 from services.observability.metrics import Metrics, MetricsEndpoint
 from services.observability.tracing import Tracing, tracing_from_env
+from services.processes import child_logging
 from services.projector.api import ProjectionPosition, QueryServicer
 from services.projector.credit import POLICIES
 from services.projector.database import ReadModelDatabase
@@ -248,11 +255,140 @@ class ImportTarget:
     make_current: Callable[[int], bool]
 
 
+class ProjectorFailed(RuntimeError):
+    """The import's projector process failed or exited: the read models may be behind."""
+
+
+# How often a side waiting on the other checks that the other is still there (seconds).
+_LIVENESS_POLL = 0.5
+
+
+def _projector_child(settings: Settings, conn: Connection, log_level: int) -> None:
+    """The import's projector process: follows the ledger until told to stop (None) or until the
+    importer is gone; answers each ``(position, timeout)`` once the read models include it."""
+    child_logging(log_level)
+    stop = threading.Event()
+    follower: threading.Thread | None = None
+    store = readmodels = None
+    try:
+        store = build_store(settings, pool_size=2)  # as `ledger project`: one reading thread
+        readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
+        projector = build_projector(settings, store, readmodels)
+        follower = threading.Thread(target=projector.run, args=(stop,), name="projector")
+        follower.start()
+        parent = multiprocessing.parent_process()
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:
+                return  # the importer is gone
+            if message is None:
+                return
+            position, timeout = message
+            deadline = time.monotonic() + timeout
+            reached = False
+            while not reached and time.monotonic() < deadline:
+                if parent is not None and not parent.is_alive():
+                    return
+                reached = projector.wait_for_position(position, _LIVENESS_POLL)
+            conn.send(("at", reached))
+    except BaseException:
+        with suppress(OSError):
+            conn.send(("failed", traceback.format_exc()))
+        raise
+    finally:
+        stop.set()
+        if store is not None:
+            store.wake_waiters()
+        if follower is not None:
+            follower.join(timeout=30)
+        if readmodels is not None:
+            readmodels.close()
+        if store is not None:
+            store.close()
+
+
+class ProjectorProcess:
+    """The projector in a process of its own, following an import as it is written: the
+    production topology (`ledger project` is its own process), and here it runs on another core
+    than the import instead of sharing one interpreter lock with it. A child that fails or dies is
+    reported (``ProjectorFailed``) to whoever waits on it, never waited on forever."""
+
+    def __init__(self, settings: Settings) -> None:
+        context = multiprocessing.get_context("spawn")  # the parent holds pool threads: no fork
+        self._conn, child_end = context.Pipe()
+        self._process = context.Process(
+            target=_projector_child,
+            args=(settings, child_end, logging.getLogger().getEffectiveLevel()),
+            name="import-projector",
+            daemon=True,
+        )
+        self._process.start()
+        child_end.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def wait_for_position(self, position: int, timeout: float) -> bool:
+        """Block until the read models include ``position`` (True) or ``timeout`` passes."""
+        try:
+            self._conn.send((position, timeout))
+        except OSError as error:
+            raise self._failed("") from error
+        while not self._conn.poll(_LIVENESS_POLL):
+            if not self._process.is_alive() and not self._conn.poll(0):
+                raise self._failed("")
+        try:
+            kind, detail = self._conn.recv()
+        except (EOFError, OSError) as error:  # closed, or reset by a killed child
+            raise self._failed("") from error
+        if kind == "failed":
+            raise self._failed(str(detail))
+        return bool(detail)
+
+    def _failed(self, detail: str) -> ProjectorFailed:
+        self._process.join(timeout=5)
+        return ProjectorFailed(
+            f"the import's projector process exited (status {self._process.exitcode})"
+            + (f":\n{detail}" if detail else "")
+        )
+
+    def stop(self) -> None:
+        with suppress(OSError):  # already gone
+            self._conn.send(None)
+        self._process.join(timeout=30)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=10)
+        self._conn.close()
+
+
+def _is_postgres(url: str) -> bool:
+    return urlsplit(url).scheme in ("postgresql", "postgres")
+
+
 @contextmanager
 def open_import_target(settings: Settings, via: str, target: str | None) -> Iterator[ImportTarget]:
-    """``inprocess``: the application handler here, followed by this process's projector.
+    """``inprocess``: the application handler here, followed by a projector — in a process of
+    its own on PostgreSQL (``ProjectorProcess``), in a thread of this one on SQLite.
     ``grpc``: a server's ImportEvents stream — ``target``'s, or an embedded server's (with its
     projector, which the import then waits for)."""
+    if via == "inprocess" and _is_postgres(settings.database_url):
+        store = build_store(settings)  # first: it makes the ledger's tables, the child finds them
+        projector_process: ProjectorProcess | None = None
+        try:
+            projector_process = ProjectorProcess(settings)
+            yield ImportTarget(
+                InProcessSink(CaseCommandHandler(store, settings.limits()),
+                              settings.import_batch_commands),
+                lambda position: projector_process.wait_for_position(position, 24 * 3600),
+            )  # fmt: skip
+        finally:
+            if projector_process is not None:
+                projector_process.stop()
+            store.close()
+        return
     if via == "inprocess":
         store = build_store(settings)
         readmodels = ReadModelDatabase(settings.resolved_readmodel_url())

@@ -200,7 +200,9 @@ def import_log(args: argparse.Namespace) -> int:
     mapping = load_mapping(args.format, args.mapping)
     started = time.monotonic()
     with open_import_target(settings, args.via, args.target) as target:
-        report = run_import(Path(args.path), mapping, target.sink, f"import {mapping.name}")
+        report = run_import(
+            Path(args.path), mapping, target.sink, f"import {mapping.name}", args.whole_file
+        )
         imported = time.monotonic()
         current = target.make_current(report.sent.last_position)
     finished = time.monotonic()
@@ -465,6 +467,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--target", help="with --via grpc: host:port of a running ledger (default: embedded)"
     )
     import_parser.add_argument("--mapping", help="JSON file overriding fields of the mapping")
+    import_parser.add_argument(
+        "--whole-file", action="store_true",
+        help="plan the whole log before the first write (an XES log otherwise streams, trace by "
+        "trace; needed only where a case comes back in a later trace with earlier rows)",
+    )  # fmt: skip
     import_parser.add_argument(
         "--readmodel-url", help="read-model database (env LEDGER_READMODEL_URL)"
     )

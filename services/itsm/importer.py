@@ -1,5 +1,10 @@
 """Import a log: read → plan commands per case → send them through the ledger's write path.
 
+An XES log streams: a trace holds its whole case, so each case's commands go to the sink as soon
+as its trace is read, and the writes overlap the parse (``plan.streamed_commands``; the same
+commands in the same order as planning the whole file first). A CSV log is planned whole first:
+its rows need not come grouped by case.
+
 Two ways in, chosen by the caller: ``InProcessSink`` runs the application's command handler in
 this process (the same ``execute_batch`` the server runs), ``GrpcSink`` streams the commands to a
 ledger server's ``ImportEvents``. Either way every refusal is counted by its reason (the
@@ -8,9 +13,10 @@ ledger server's ``ImportEvents``. Either way every refusal is counted by its rea
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,8 +26,14 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from ownership.v1 import ledger_pb2 as pb
 from ownership.v1 import ledger_pb2_grpc
 from services.itsm.mapping import ColumnMapping
-from services.itsm.plan import PlanSummary, case_commands, group_by_case, source_rows
-from services.itsm.readers import read_rows
+from services.itsm.plan import (
+    PlanSummary,
+    case_commands,
+    group_by_case,
+    source_rows,
+    streamed_commands,
+)
+from services.itsm.readers import ReadShare, read_rows, reads_as_csv
 from services.ledger.api import rendering
 from services.ledger.api.status import status_for
 from services.ledger.application import commands as c
@@ -56,7 +68,13 @@ def refusal_reason(status: status_pb2.Status) -> str:
 
 
 class CommandSink(Protocol):
-    def send(self, commands: Sequence[c.Command], progress: Progress) -> Sent: ...
+    def send(self, commands: Iterable[c.Command], progress: Progress) -> Sent: ...
+
+
+def _parts(commands: Iterable[c.Command], size: int) -> Iterator[list[c.Command]]:
+    it = iter(commands)
+    while part := list(itertools.islice(it, size)):
+        yield part
 
 
 class InProcessSink:
@@ -66,10 +84,9 @@ class InProcessSink:
         self._handler = handler
         self._batch = batch
 
-    def send(self, commands: Sequence[c.Command], progress: Progress) -> Sent:
+    def send(self, commands: Iterable[c.Command], progress: Progress) -> Sent:
         sent = Sent()
-        for start in range(0, len(commands), self._batch):
-            part = commands[start : start + self._batch]
+        for part in _parts(commands, self._batch):
             for outcome in self._handler.execute_import(part):
                 if isinstance(outcome, CommandResult):
                     sent.result(outcome)
@@ -86,10 +103,9 @@ class GrpcSink:
         self._stub = stub
         self._message_size = message_size
 
-    def send(self, commands: Sequence[c.Command], progress: Progress) -> Sent:
+    def send(self, commands: Iterable[c.Command], progress: Progress) -> Sent:
         def requests() -> Iterator[pb.ImportEventsRequest]:
-            for start in range(0, len(commands), self._message_size):
-                part = commands[start : start + self._message_size]
+            for part in _parts(commands, self._message_size):
                 yield pb.ImportEventsRequest(commands=[rendering.batch_command(x) for x in part])
                 progress.advance(len(part))
 
@@ -135,6 +151,7 @@ class ImportReport:
 
 
 def plan_commands(path: Path, mapping: ColumnMapping) -> tuple[list[c.Command], PlanSummary]:
+    """The whole file's commands, case after case (cases in order of first appearance)."""
     summary = PlanSummary()
     cases = group_by_case(source_rows(read_rows(path, mapping.reader), mapping, summary))
     commands: list[c.Command] = []
@@ -143,16 +160,60 @@ def plan_commands(path: Path, mapping: ColumnMapping) -> tuple[list[c.Command], 
     return commands, summary
 
 
+class _Stream:
+    """The streamed plan as one iterator of commands; it also keeps the progress's total an
+    estimate (commands so far ÷ share of the file read) and the time spent reading+planning."""
+
+    def __init__(self, path: Path, mapping: ColumnMapping, progress: Progress) -> None:
+        self.summary = PlanSummary()
+        self.commands = 0
+        self.seconds = 0.0
+        self._share = ReadShare()
+        rows = source_rows(read_rows(path, mapping.reader, self._share), mapping, self.summary)
+        self._cases = streamed_commands(rows, mapping, self.summary)
+        self._progress = progress
+
+    def __iter__(self) -> Iterator[c.Command]:
+        while True:
+            started = time.monotonic()
+            case = next(self._cases, None)
+            self.seconds += time.monotonic() - started
+            if case is None:
+                self._progress.total = self.commands
+                return
+            self.commands += len(case)
+            share = self._share()
+            if share > 0:
+                self._progress.total = max(self.commands, round(self.commands / share))
+            yield from case
+
+
 def import_log(
-    path: Path, mapping: ColumnMapping, sink: CommandSink, progress_label: str = "import"
+    path: Path,
+    mapping: ColumnMapping,
+    sink: CommandSink,
+    progress_label: str = "import",
+    whole_file: bool = False,
 ) -> ImportReport:
+    """Plan and send a log's commands. ``whole_file``: plan the whole file before the first
+    write even where it could stream (an XES log whose cases come back in later traces)."""
     started = time.monotonic()
-    commands, summary = plan_commands(path, mapping)
-    planned = time.monotonic()
-    progress = Progress(len(commands), progress_label)
-    sent = sink.send(commands, progress)
+    if whole_file or reads_as_csv(path, mapping.reader):
+        commands, summary = plan_commands(path, mapping)
+        planned = time.monotonic()
+        progress = Progress(len(commands), progress_label)
+        sent = sink.send(commands, progress)
+        progress.finish()
+        return ImportReport(
+            str(path), mapping.name, summary, len(commands), sent, planned - started,
+            time.monotonic() - planned,
+        )  # fmt: skip
+    progress = Progress(0, progress_label)
+    stream = _Stream(path, mapping, progress)
+    sent = sink.send(stream, progress)
     progress.finish()
+    elapsed = time.monotonic() - started
     return ImportReport(
-        str(path), mapping.name, summary, len(commands), sent, planned - started,
-        time.monotonic() - planned,
+        str(path), mapping.name, stream.summary, stream.commands, sent, stream.seconds,
+        elapsed - stream.seconds,
     )  # fmt: skip

@@ -111,10 +111,6 @@ def _present(row: Row, column: str | None, mapping: ColumnMapping) -> str:
     return "" if value in mapping.missing else value
 
 
-def canonical(rows: list[SourceRow]) -> list[SourceRow]:
-    return sorted(rows, key=lambda r: (r.at, r.sequence or (0, ""), r.index))
-
-
 def group_by_case(rows: Iterable[SourceRow]) -> dict[str, list[SourceRow]]:
     cases: dict[str, list[SourceRow]] = {}
     for row in rows:
@@ -129,28 +125,96 @@ class _State:
     resolved: bool = False
 
 
+class RowsOutOfOrder(ValueError):
+    """A case's later rows would sort before rows of it already planned (see ``CasePlan``)."""
+
+
+def _order(row: SourceRow) -> tuple[datetime, tuple[int, str], int]:
+    return (row.at, row.sequence or (0, ""), row.index)
+
+
+class CasePlan:
+    """One case's commands, planned from its rows in canonical order.
+
+    Rows can come in parts (a streamed log); a later part continues the case as if all its rows
+    had come at once, which holds when every row of it sorts after the rows already planned —
+    else ``add`` raises ``RowsOutOfOrder`` before planning any of them.
+    """
+
+    def __init__(self, case_id: str, mapping: ColumnMapping, summary: PlanSummary) -> None:
+        summary.cases += 1
+        self.case_id = case_id
+        self._mapping = mapping
+        self._summary = summary
+        self._state = _State()
+        self._ties: Counter[datetime] = Counter()
+        self._last: tuple[datetime, tuple[int, str], int] | None = None
+
+    def add(self, rows: list[SourceRow]) -> list[c.Command]:
+        """The commands of more of the case's rows (``rows`` in any order)."""
+        ordered = sorted(rows, key=_order)
+        if not ordered:
+            return []
+        if self._last is not None and _order(ordered[0]) < self._last:
+            raise RowsOutOfOrder(
+                f"case {self.case_id!r}: rows found after other cases sort before its rows "
+                "already imported; import this log whole (--whole-file)"
+            )
+        self._last = _order(ordered[-1])
+        mapping, summary, state, ties = self._mapping, self._summary, self._state, self._ties
+        case_id = self.case_id
+        out: list[c.Command] = []
+        for row in ordered:
+            ties[row.at] += 1
+            # The rank among same-time rows keeps ids unique even where the sequence repeats.
+            sequence = f"{row.sequence[1] or row.sequence[0]}-" if row.sequence else ""
+            tie = f"{sequence}{ties[row.at]}"
+            row_id = f"{mapping.name}:{case_id}:{int(row.at.timestamp())}:{tie}"
+            planned = _row_commands(row, mapping, state, summary)
+            if planned is None:
+                continue
+            summary.rows_planned += 1
+            common = {"case_id": case_id, "actor": f"import:{mapping.name}", "occurred_at": row.at}
+            for step, (factory, specific) in enumerate(planned, start=1):
+                out.append(factory(command_id=f"{row_id}:{step}", **common, **specific))  # type: ignore[arg-type]
+        return out
+
+
 def case_commands(
     case_id: str, rows: list[SourceRow], mapping: ColumnMapping, summary: PlanSummary
 ) -> list[c.Command]:
     """The commands of one case's rows (``rows`` in any order)."""
-    summary.cases += 1
-    state = _State()
-    out: list[c.Command] = []
-    ties: Counter[datetime] = Counter()
-    for row in canonical(rows):
-        ties[row.at] += 1
-        # The rank among same-time rows keeps ids unique even where the sequence repeats.
-        sequence = f"{row.sequence[1] or row.sequence[0]}-" if row.sequence else ""
-        tie = f"{sequence}{ties[row.at]}"
-        row_id = f"{mapping.name}:{case_id}:{int(row.at.timestamp())}:{tie}"
-        planned = _row_commands(row, mapping, state, summary)
-        if planned is None:
-            continue
-        summary.rows_planned += 1
-        common = {"case_id": case_id, "actor": f"import:{mapping.name}", "occurred_at": row.at}
-        for step, (factory, specific) in enumerate(planned, start=1):
-            out.append(factory(command_id=f"{row_id}:{step}", **common, **specific))  # type: ignore[arg-type]
-    return out
+    return CasePlan(case_id, mapping, summary).add(rows)
+
+
+def streamed_commands(
+    rows: Iterable[SourceRow], mapping: ColumnMapping, summary: PlanSummary
+) -> Iterator[list[c.Command]]:
+    """Each run of consecutive rows of one case → its commands, as soon as the run ends.
+
+    For a log whose cases come whole (an XES trace holds its case), this is the whole-file plan
+    (``group_by_case`` then ``case_commands``) in the same order, without holding the file. A
+    case found again later continues where it stopped (see ``CasePlan``).
+    """
+    plans: dict[str, CasePlan] = {}
+    run: list[SourceRow] = []
+    for row in rows:
+        if run and row.case_id != run[0].case_id:
+            yield _continued(plans, run, mapping, summary)
+            run = []
+        run.append(row)
+    if run:
+        yield _continued(plans, run, mapping, summary)
+
+
+def _continued(
+    plans: dict[str, CasePlan], run: list[SourceRow], mapping: ColumnMapping, summary: PlanSummary
+) -> list[c.Command]:
+    case_id = run[0].case_id
+    plan = plans.get(case_id)
+    if plan is None:
+        plan = plans[case_id] = CasePlan(case_id, mapping, summary)
+    return plan.add(run)
 
 
 Planned = list[tuple[type[c.Command], dict[str, Any]]]

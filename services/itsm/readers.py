@@ -19,8 +19,27 @@ from xml.parsers import expat
 Row = dict[str, str]
 
 
-def _open_binary(path: Path) -> IO[bytes]:
+class ReadShare:
+    """How much of a log file its reader has taken in so far: 0.0 … 1.0 of the file's bytes
+    (compressed bytes for a .gz), for an import's estimate of its total while it streams."""
+
+    def __init__(self) -> None:
+        self._raw: IO[bytes] | None = None
+        self._size = 0
+
+    def follow(self, raw: IO[bytes], size: int) -> None:
+        self._raw, self._size = raw, size
+
+    def __call__(self) -> float:
+        if self._raw is None or self._raw.closed or not self._size:
+            return 1.0 if self._raw is not None else 0.0
+        return min(self._raw.tell() / self._size, 1.0)
+
+
+def _open_binary(path: Path, share: ReadShare | None = None) -> IO[bytes]:
     raw = path.open("rb")
+    if share is not None:
+        share.follow(raw, path.stat().st_size)
     if raw.read(2) == b"\x1f\x8b":
         raw.seek(0)
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
@@ -33,14 +52,18 @@ def is_csv(path: Path) -> bool:
     return bool(suffixes) and (suffixes[-1] == ".csv" or suffixes[-2:] == [".csv", ".gz"])
 
 
-def read_rows(path: Path, reader: str) -> Iterator[Row]:
-    if is_csv(path) or reader == "csv":
-        return read_csv(path)
-    return read_xes(path)
+def reads_as_csv(path: Path, reader: str) -> bool:
+    return is_csv(path) or reader == "csv"
 
 
-def read_csv(path: Path) -> Iterator[Row]:
-    with _open_binary(path) as binary:
+def read_rows(path: Path, reader: str, share: ReadShare | None = None) -> Iterator[Row]:
+    if reads_as_csv(path, reader):
+        return read_csv(path, share)
+    return read_xes(path, share=share)
+
+
+def read_csv(path: Path, share: ReadShare | None = None) -> Iterator[Row]:
+    with _open_binary(path, share) as binary:
         text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
         yield from csv.DictReader(text)
 
@@ -59,7 +82,9 @@ def _key_and_value(attrs: list[str]) -> tuple[str, str] | None:
     return (named["key"], named.get("value", "")) if "key" in named else None
 
 
-def read_xes(path: Path, chunk_size: int = 1 << 20) -> Iterator[Row]:
+def read_xes(
+    path: Path, chunk_size: int = 1 << 20, share: ReadShare | None = None
+) -> Iterator[Row]:
     """Stream a log's events with expat's callbacks: no element tree is ever built."""
     # The log is the operator's own file; expat (2.4+) refuses entity-expansion bombs and never
     # fetches external entities.
@@ -110,7 +135,7 @@ def read_xes(path: Path, chunk_size: int = 1 << 20) -> Iterator[Row]:
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
-    with _open_binary(path) as binary:
+    with _open_binary(path, share) as binary:
         while chunk := binary.read(chunk_size):
             parser.Parse(chunk, False)
             yield from ready
