@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
-import time
-import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from urllib.parse import urlsplit
 
 from ownership.v1 import audit_pb2_grpc, ledger_pb2_grpc, query_pb2, query_pb2_grpc
+from services import composition
 from services.audit.api import SERVICE_NAME as AUDIT_SERVICE_NAME
 from services.audit.api import AuditServicer
 from services.audit.checkpoints import Checkpointer, CheckpointTable
 from services.audit.service import Auditor
+from services.composition import new_projector
+from services.import_projector import ProjectorProcess
 from services.itsm.importer import CommandSink, GrpcSink, InProcessSink
 from services.ledger.api.health import Check, HealthMonitor
 from services.ledger.api.interceptor import ObservingInterceptor
@@ -31,15 +30,14 @@ from services.ledger.infrastructure.store import EventsourcingStore
 from services.observability.measured import MeasuredEventStore
 from services.observability.metrics import Metrics, MetricsEndpoint
 from services.observability.tracing import Tracing, tracing_from_env
-from services.processes import child_logging
 from services.projector.api import ProjectionPosition, QueryServicer
-from services.projector.credit import POLICIES
 from services.projector.database import ReadModelDatabase
-from services.projector.gcpacing import FrozenLongLived
 from services.projector.projector import Projector
 from services.projector.queries import OwnershipQueries
 from services.projector.telemetry import ProjectorTelemetry, projection_lag
 from services.settings import Settings
+
+build_store = composition.build_store  # callers build everything here
 
 QUERY_SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
 
@@ -128,14 +126,6 @@ class Ledger:
             self.telemetry.stop()
 
 
-def build_store(settings: Settings, pool_size: int | None = None) -> EventsourcingStore:
-    return EventsourcingStore(
-        settings.database_url,
-        pool_size=settings.pool_size if pool_size is None else pool_size,
-        cache_size=settings.aggregate_cache_size,
-    )
-
-
 def build_auditor(store: EventsourcingStore) -> Auditor:
     return Auditor(store, CheckpointTable(store))
 
@@ -153,14 +143,7 @@ def build_projector(
     observer = None
     if telemetry is not None:
         observer = ProjectorTelemetry(telemetry.tracing.tracer(), telemetry.metrics)
-    projector = Projector(
-        store,
-        readmodels,
-        list(POLICIES.values()),
-        batch_size=settings.projector_batch_size,
-        observer=observer,
-        gc_pacing=FrozenLongLived(),
-    )
+    projector = new_projector(settings, store, readmodels, observer)
     if telemetry is not None and telemetry.metrics is not None:
         telemetry.metrics.watch_projection(
             lambda: projection_lag(store, lambda: projector.position, utc_now)
@@ -255,115 +238,6 @@ class ImportTarget:
     make_current: Callable[[int], bool]
 
 
-class ProjectorFailed(RuntimeError):
-    """The import's projector process failed or exited: the read models may be behind."""
-
-
-# How often a side waiting on the other checks that the other is still there (seconds).
-_LIVENESS_POLL = 0.5
-
-
-def _projector_child(settings: Settings, conn: Connection, log_level: int) -> None:
-    """The import's projector process: follows the ledger until told to stop (None) or until the
-    importer is gone; answers each ``(position, timeout)`` once the read models include it."""
-    child_logging(log_level)
-    stop = threading.Event()
-    follower: threading.Thread | None = None
-    store = readmodels = None
-    try:
-        store = build_store(settings, pool_size=2)  # as `ledger project`: one reading thread
-        readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
-        projector = build_projector(settings, store, readmodels)
-        follower = threading.Thread(target=projector.run, args=(stop,), name="projector")
-        follower.start()
-        parent = multiprocessing.parent_process()
-        while True:
-            try:
-                message = conn.recv()
-            except EOFError:
-                return  # the importer is gone
-            if message is None:
-                return
-            position, timeout = message
-            deadline = time.monotonic() + timeout
-            reached = False
-            while not reached and time.monotonic() < deadline:
-                if parent is not None and not parent.is_alive():
-                    return
-                reached = projector.wait_for_position(position, _LIVENESS_POLL)
-            conn.send(("at", reached))
-    except BaseException:
-        with suppress(OSError):
-            conn.send(("failed", traceback.format_exc()))
-        raise
-    finally:
-        stop.set()
-        if store is not None:
-            store.wake_waiters()
-        if follower is not None:
-            follower.join(timeout=30)
-        if readmodels is not None:
-            readmodels.close()
-        if store is not None:
-            store.close()
-
-
-class ProjectorProcess:
-    """The projector in a process of its own, following an import as it is written: the
-    production topology (`ledger project` is its own process), and here it runs on another core
-    than the import instead of sharing one interpreter lock with it. A child that fails or dies is
-    reported (``ProjectorFailed``) to whoever waits on it, never waited on forever."""
-
-    def __init__(self, settings: Settings) -> None:
-        context = multiprocessing.get_context("spawn")  # the parent holds pool threads: no fork
-        self._conn, child_end = context.Pipe()
-        self._process = context.Process(
-            target=_projector_child,
-            args=(settings, child_end, logging.getLogger().getEffectiveLevel()),
-            name="import-projector",
-            daemon=True,
-        )
-        self._process.start()
-        child_end.close()
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
-
-    def wait_for_position(self, position: int, timeout: float) -> bool:
-        """Block until the read models include ``position`` (True) or ``timeout`` passes."""
-        try:
-            self._conn.send((position, timeout))
-        except OSError as error:
-            raise self._failed("") from error
-        while not self._conn.poll(_LIVENESS_POLL):
-            if not self._process.is_alive() and not self._conn.poll(0):
-                raise self._failed("")
-        try:
-            kind, detail = self._conn.recv()
-        except (EOFError, OSError) as error:  # closed, or reset by a killed child
-            raise self._failed("") from error
-        if kind == "failed":
-            raise self._failed(str(detail))
-        return bool(detail)
-
-    def _failed(self, detail: str) -> ProjectorFailed:
-        self._process.join(timeout=5)
-        return ProjectorFailed(
-            f"the import's projector process exited (status {self._process.exitcode})"
-            + (f":\n{detail}" if detail else "")
-        )
-
-    def stop(self) -> None:
-        with suppress(OSError):  # already gone
-            self._conn.send(None)
-        self._process.join(timeout=30)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout=10)
-        self._conn.close()
-
-
 def _is_postgres(url: str) -> bool:
     return urlsplit(url).scheme in ("postgresql", "postgres")
 
@@ -378,7 +252,9 @@ def open_import_target(settings: Settings, via: str, target: str | None) -> Iter
         store = build_store(settings)  # first: it makes the ledger's tables, the child finds them
         projector_process: ProjectorProcess | None = None
         try:
-            projector_process = ProjectorProcess(settings)
+            projector_process = ProjectorProcess(
+                settings, logging.getLevelName(logging.getLogger().getEffectiveLevel())
+            )
             yield ImportTarget(
                 InProcessSink(CaseCommandHandler(store, settings.limits()),
                               settings.import_batch_commands),

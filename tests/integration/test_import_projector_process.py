@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.bootstrap import ProjectorFailed, ProjectorProcess, build_store
+from services.composition import build_store
+from services.import_projector import ProjectorFailed, ProjectorProcess
 from services.ledger.application import commands as c
 from services.ledger.application.handler import CaseCommandHandler
 from services.ledger.application.results import CommandResult
@@ -44,6 +45,8 @@ def test_the_projector_process_brings_the_read_models_to_a_position(postgres_url
     finally:
         follower.stop()
         store.close()
+    with pytest.raises(ProcessLookupError):  # stopped and reaped
+        os.kill(follower.pid, 0)
     readmodels = ReadModelDatabase(settings.resolved_readmodel_url())
     try:
         with readmodels.transaction() as cursor:
@@ -59,7 +62,6 @@ def test_a_projector_process_that_dies_is_reported(postgres_url: str) -> None:
     store = build_store(settings)  # makes the ledger's tables, as the import does first
     follower = ProjectorProcess(settings)
     try:
-        assert follower.pid is not None
         os.kill(follower.pid, signal.SIGKILL)
         with pytest.raises(ProjectorFailed, match="exited"):
             follower.wait_for_position(1, timeout=3600)
