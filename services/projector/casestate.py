@@ -33,7 +33,6 @@ from services.projector.corrections import as_corrected
 from services.projector.credit import (
     CreditPolicy,
     PolicyShares,
-    posted_entries,
     resolution_shares,
 )
 from services.projector.timeline import TimelineBuilder, builder_of
@@ -132,15 +131,15 @@ class CaseState:
         rows |= self._handoffs
         credit_at = tuple((r.seq, r.reopened_at) for r in timeline.resolutions)
         if credit_at != self._credit_at:
-            entries = []
+            credit = []
             for resolution in timeline.resolutions:
                 key = (resolution.at, resolution.version, resolution.resolver)
                 memo = self._shares.get(resolution.seq)
                 if memo is None or memo[0] != key:
                     memo = (key, resolution_shares(timeline, resolution, chosen))
                     self._shares[resolution.seq] = memo
-                entries.extend(posted_entries(self.case_id, resolution, memo[1]))
-            self._credit = [rm.credit_row(e) for e in entries]
+                credit += rm.credit_rows(self.case_id, resolution, memo[1])
+            self._credit = credit
             self._credit_at = credit_at
         rows["credit"] = self._credit
         rows[casefacts.TABLE] = casefacts.case_fact_rows(timeline, self._source_counter)

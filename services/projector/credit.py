@@ -184,9 +184,10 @@ class Involvement:
         """The involved humans other than the resolver."""
         return tuple(p for p in self.humans if p != self.resolver)
 
-    def involvement(self, agent_id: str) -> timedelta:
+    def involvement(self, agent_id: str, paused: list[Interval] | None = None) -> timedelta:
         """Time ``agent_id`` owned the case or worked in its swarm (not as an observer), counted
-        once where the two overlap, within [opened, resolved] and outside pauses."""
+        once where the two overlap, within [opened, resolved] and outside pauses (``paused``:
+        ``paused()`` worked out once by a caller asking for several people)."""
         lo, hi = self.timeline.opened_at, self.resolution.at
         spans = [t.span for t in self.timeline.person_tenures if t.holder == agent_id]
         spans += [
@@ -195,8 +196,14 @@ class Involvement:
             if p.agent_id == agent_id and p.role is not SwarmRole.OBSERVER
         ]
         worked = _union(i for s in spans if (i := _clip(s, lo, hi)) is not None)
-        paused = _union(i for p in self.timeline.pauses if (i := _clip(p.span, lo, hi)) is not None)
-        return _length(worked) - _overlap(worked, paused)
+        if paused is None:
+            paused = self.paused()
+        return _length(worked) - _overlap(worked, paused) if paused else _length(worked)
+
+    def paused(self) -> list[Interval]:
+        """When the case was paused within [opened, resolved], merged."""
+        lo, hi = self.timeline.opened_at, self.resolution.at
+        return _union(i for p in self.timeline.pauses if (i := _clip(p.span, lo, hi)) is not None)
 
 
 # --- policies -------------------------------------------------------------------------------------
@@ -228,16 +235,17 @@ class CreditPolicy(ABC):
 
     def shares_of(self, inv: Involvement) -> Shares:
         """As ``shares``, for an involvement already worked out (one serves every policy)."""
-        is_bot = inv.is_bot
-        raw = self._shares(inv)
+        is_bot, humans = inv.is_bot, inv.humans
         kept = {
             key: amount
-            for key, amount in raw.items()
-            if amount > 0 and not (key[0].is_person and is_bot(key[0].agent_id))
+            for key, amount in self._shares(inv).items()
+            # an involved human is known not to be a bot: ask is_bot only about anyone else
+            if amount > 0 and not (key[0][0] and key[0] not in humans and is_bot(key[0][0]))
         }
-        total = sum(kept.values(), 0.0)
-        if self.sums_to_one and total > 0:
-            kept = {key: amount / total for key, amount in kept.items()}
+        if self.sums_to_one:
+            total = sum(kept.values(), 0.0)
+            if total > 0:
+                return {key: kept[key] / total for key in sorted(kept)}
         return {key: float(kept[key]) for key in sorted(kept)}
 
     @abstractmethod
@@ -331,7 +339,8 @@ class TimeWeighted(CreditPolicy):
             return queue
         if not inv.humans:
             return {}
-        weights = {p: inv.involvement(p.agent_id) // _MICROSECOND for p in inv.humans}
+        paused = inv.paused()
+        weights = {p: inv.involvement(p.agent_id, paused) // _MICROSECOND for p in inv.humans}
         total = sum(weights.values())
         if total == 0:
             return {(inv.resolver, CREDIT): 1.0}
@@ -462,30 +471,33 @@ def resolution_shares(
     return [(policy, list(policy.shares_of(involvement).items())) for policy in chosen]  # sorted
 
 
-def posted_entries(case_id: str, resolution: Resolution, shares: PolicyShares) -> list[CreditEntry]:
-    """The entries of one resolution: its shares at the resolution and, when a reopening undid
-    it, the same amounts negated at the reopening (never before the resolution, whatever the
-    clocks say)."""
-    postings: list[tuple[datetime, float, str | None]] = [(resolution.at, 1.0, None)]
+def postings(resolution: Resolution) -> list[tuple[datetime, float, str | None]]:
+    """When a resolution's shares are posted, with what sign and kind (None: each share's own):
+    at the resolution and, when a reopening undid it, negated at the reopening (never before the
+    resolution, whatever the clocks say)."""
+    posted: list[tuple[datetime, float, str | None]] = [(resolution.at, 1.0, None)]
     if resolution.reopened_at is not None:
-        postings.append((max(resolution.reopened_at, resolution.at), -1.0, REVERSAL))
-    entries: list[CreditEntry] = []
-    for policy, policy_shares in shares:
-        for at, sign, posting_kind in postings:
-            entries.extend(
-                CreditEntry(
-                    case_id,
-                    policy.name,
-                    policy.version,
-                    party,
-                    sign * amount,
-                    posting_kind or kind,
-                    resolution.seq,
-                    at,
-                )
-                for (party, kind), amount in policy_shares
-            )
-    return entries
+        posted.append((max(resolution.reopened_at, resolution.at), -1.0, REVERSAL))
+    return posted
+
+
+def posted_entries(case_id: str, resolution: Resolution, shares: PolicyShares) -> list[CreditEntry]:
+    """The entries of one resolution (see ``postings``), policy by policy."""
+    return [
+        CreditEntry(
+            case_id,
+            policy.name,
+            policy.version,
+            party,
+            sign * amount,
+            posting_kind or kind,
+            resolution.seq,
+            at,
+        )
+        for policy, policy_shares in shares
+        for at, sign, posting_kind in postings(resolution)
+        for (party, kind), amount in policy_shares
+    ]
 
 
 def net_totals(entries: Iterable[CreditEntry]) -> dict[tuple[str, Party], float]:

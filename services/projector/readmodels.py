@@ -24,7 +24,13 @@ from services.ledger.domain.case import Case
 from services.ledger.domain.values import PauseReason
 from services.projector import casefacts
 from services.projector.corrections import as_corrected
-from services.projector.credit import CreditEntry, CreditPolicy, credit_entries
+from services.projector.credit import (
+    CreditEntry,
+    CreditPolicy,
+    PolicyShares,
+    credit_entries,
+    postings,
+)
 from services.projector.database import Cursor, TableShape
 from services.projector.handoffs import handoff_stats
 from services.projector.timeline import (
@@ -32,6 +38,7 @@ from services.projector.timeline import (
     Level,
     Participation,
     Pause,
+    Resolution,
     Tenure,
     derive,
 )
@@ -153,9 +160,12 @@ def rename_generation(cursor: Cursor, source: str, target: str, *, postgres: boo
     create_tables(cursor, target)  # indexes under the target's names
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
 def micros(value: datetime) -> int:
-    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (value - _EPOCH) // MICROSECOND  # exact: timedelta // timedelta is integer arithmetic
 
 
 def from_micros(value: int) -> datetime:
@@ -167,7 +177,6 @@ def _optional_micros(value: datetime | None) -> int | None:
 
 
 ZERO = timedelta(0)
-MICROSECOND = timedelta(microseconds=1)
 PAUSE_COLUMNS = (
     PauseReason.AWAITING_CUSTOMER,
     PauseReason.AWAITING_THIRD_PARTY,
@@ -310,8 +319,14 @@ def _current_row(case: Case, timeline: CaseTimeline, last_position: int) -> tupl
     )
 
 
+_NOT_PAUSED = (0,) * len(PAUSE_COLUMNS)
+
+
 def _tenure_row(timeline: CaseTimeline, level: Level, seq: int, tenure: Tenure) -> tuple[Any, ...]:
-    paused = timeline.paused_within(tenure.span, timeline.last_at) if timeline.pauses else {}
+    paused_us = _NOT_PAUSED
+    if timeline.pauses:
+        paused = timeline.paused_within(tenure.span, timeline.last_at)
+        paused_us = tuple(paused.get(reason, ZERO) // MICROSECOND for reason in PAUSE_COLUMNS)
     return (
         timeline.case_id,
         level.value,
@@ -321,7 +336,7 @@ def _tenure_row(timeline: CaseTimeline, level: Level, seq: int, tenure: Tenure) 
         tenure.tier.value if tenure.tier else None,
         micros(tenure.span.start),
         _optional_micros(tenure.span.end),
-        *(paused.get(reason, ZERO) // MICROSECOND for reason in PAUSE_COLUMNS),
+        *paused_us,
     )
 
 
@@ -367,6 +382,21 @@ def credit_row(entry: CreditEntry) -> tuple[Any, ...]:
         entry.resolution_seq,
         micros(entry.at),
     )
+
+
+def credit_rows(
+    case_id: str, resolution: Resolution, shares: PolicyShares
+) -> list[tuple[Any, ...]]:
+    """``credit_row`` of each of ``posted_entries(case_id, resolution, shares)``, made directly:
+    a resolution has a dozen or more entries, and the projector makes them for every one."""
+    seq = resolution.seq
+    posted = [(micros(at), sign, kind) for at, sign, kind in postings(resolution)]
+    return [
+        (case_id, policy.name, policy.version, *party, sign * amount, posting_kind or kind, seq, at)
+        for policy, policy_shares in shares
+        for at, sign, posting_kind in posted
+        for (party, kind), amount in policy_shares
+    ]
 
 
 class RowChanges:
