@@ -19,8 +19,10 @@ import pytest
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
 from eventsourcing.utils import get_topic
 
+from services.ledger.domain import isotime
 from services.ledger.domain.case import Case, Provenance
 from services.ledger.domain.chain import GENESIS, event_fields, link_hash, state_link_hash
+from services.ledger.domain.isotime import iso_text, iso_text_microseconds
 from services.ledger.domain.values import Owner, PauseReason, SwarmRole, Tier, TransferReason
 from services.ledger.infrastructure.transcoding import (
     EnumAsValue,
@@ -159,3 +161,37 @@ def test_the_fast_transcoder_refuses_what_the_library_refuses() -> None:
     for transcoder in (general, fast):
         with pytest.raises(TypeError):
             transcoder.encode({"x": object()})
+
+
+class _LaterDatetime(datetime):
+    """A datetime subclass that formats itself otherwise: never answered from the memo."""
+
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return "later:" + super().isoformat(sep, timespec)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        AT,
+        AT.replace(microsecond=5),
+        AT.astimezone(ELSEWHERE),
+        AT.replace(tzinfo=timezone(timedelta(0))),  # UTC's offset, another tzinfo object
+        AT.replace(tzinfo=None),
+        _LaterDatetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+    ],
+)
+def test_remembered_iso_texts_are_isoformat(moment: datetime) -> None:
+    for _ in range(2):  # the first call formats, the second may remember
+        assert iso_text(moment) == moment.isoformat()
+        assert iso_text_microseconds(moment) == moment.isoformat(timespec="microseconds")
+    # The same instant in another zone is equal, and hashes alike, but is written otherwise.
+    assert iso_text(AT.astimezone(ELSEWHERE)) == AT.astimezone(ELSEWHERE).isoformat()
+
+
+def test_the_iso_memo_stays_bounded() -> None:
+    for minute in range(isotime.MAX_REMEMBERED + 10):
+        moment = AT + timedelta(minutes=minute)
+        assert iso_text(moment) == moment.isoformat()
+    assert len(isotime._TEXT) <= isotime.MAX_REMEMBERED

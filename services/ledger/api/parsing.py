@@ -9,7 +9,7 @@ application's validation, so in-process callers get them too.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -45,6 +45,11 @@ PAUSE_REASONS = {
 }
 
 
+# The range a Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_FIRST_SECOND, _LAST_SECOND = -62_135_596_800, 253_402_300_799
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class _Fields:
     """Collects violations while reading a request, so the caller learns every problem at once."""
 
@@ -57,6 +62,11 @@ class _Fields:
         if not self.request.HasField(name):
             return None
         ts = getattr(self.request, name)
+        seconds, nanos = ts.seconds, ts.nanos
+        if _FIRST_SECOND <= seconds <= _LAST_SECOND and 0 <= nanos < 1_000_000_000:
+            # ToDatetime(tzinfo=UTC)'s result without its Python-level checks (imports parse
+            # every command's time): nanoseconds truncated to microseconds, zone UTC.
+            return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
         try:
             return ts.ToDatetime(tzinfo=UTC)  # type: ignore[no-any-return]
         except (ValueError, OverflowError):

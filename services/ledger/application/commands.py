@@ -9,11 +9,14 @@ must fingerprint the same as the original.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
+from operator import attrgetter
 from typing import Any
 
+from services.ledger.domain.isotime import iso_text_microseconds
 from services.ledger.domain.values import Owner, PauseReason, SwarmRole, Tier, TransferReason
 
 
@@ -38,23 +41,31 @@ class Command:
         Stable across processes and releases: field names and plain values only (enum values,
         ISO times), never object identities or hash seeds.
         """
-        payload = [self.kind]
+        kind, prefixes, values_of = _payload_of(type(self))
+        payload = [kind]
         payload += [
-            f"{name}={_canonical(getattr(self, name))!r}" for name in _payload_fields(type(self))
+            prefix + repr(value if type(value) in _AS_THEY_ARE else _canonical(value))
+            for prefix, value in zip(prefixes, values_of(self), strict=True)
         ]
         return hashlib.sha256("\x1f".join(payload).encode()).hexdigest()
 
 
-_PAYLOAD_FIELDS: dict[type, tuple[str, ...]] = {}
+_PAYLOADS: dict[type, tuple[str, tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 _NOT_ASKED = frozenset({"command_id", "trace_parent"})
 
 
-def _payload_fields(command_class: type[Command]) -> tuple[str, ...]:
-    names = _PAYLOAD_FIELDS.get(command_class)
-    if names is None:
-        names = tuple(sorted(f.name for f in fields(command_class) if f.name not in _NOT_ASKED))
-        _PAYLOAD_FIELDS[command_class] = names
-    return names
+def _payload_of(
+    command_class: type[Command],
+) -> tuple[str, tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """The class's kind, a ``name=`` prefix per fingerprinted field (sorted by name), and a getter
+    of those fields' values in the same order. Every import fingerprints each of its commands."""
+    payload = _PAYLOADS.get(command_class)
+    if payload is None:
+        names = sorted(f.name for f in fields(command_class) if f.name not in _NOT_ASKED)
+        # Two or more fields always (case_id, actor, ...), so attrgetter returns a tuple.
+        payload = (command_class.__name__, tuple(f"{n}=" for n in names), attrgetter(*names))
+        _PAYLOADS[command_class] = payload
+    return payload
 
 
 _AS_THEY_ARE = frozenset({str, int, bool, type(None)})
@@ -68,7 +79,7 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, Enum):
         return value._value_
     if isinstance(value, datetime):
-        return value.isoformat(timespec="microseconds")
+        return iso_text_microseconds(value)
     return value
 
 

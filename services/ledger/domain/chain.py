@@ -33,6 +33,7 @@ from json.encoder import encode_basestring
 from typing import Any
 from uuid import UUID
 
+from services.ledger.domain.isotime import iso_text
 from services.ledger.domain.values import Owner
 
 _CANONICAL_JSON = json.JSONEncoder(
@@ -46,7 +47,7 @@ NOT_HASHED = frozenset({CHAIN_FIELD, "originator_id", "originator_version"})
 def utc_text(value: datetime) -> str:
     tz = value.tzinfo
     if tz is UTC:  # the common case: no conversion, and isoformat() ends in "+00:00"
-        text = value.isoformat()[:-6]
+        text = iso_text(value)[:-6]
         return text + "Z" if value.microsecond else text + ".000000Z"
     if tz is None:
         raise ValueError(f"naive datetime {value!r} has no place in a hashed event")
@@ -228,10 +229,16 @@ def state_link_hash(
     ):
         return link_hash(case_id, version, topic, class_version, event_fields(state), previous_hash)
     parts = []
+    writer = _TEXT_WRITERS.get
     for key, name in _hashed_keys(state):
         value = state[name]
-        write = _TEXT_WRITERS.get(type(value)) or _text_writer_for(type(value))
-        parts.append(key + write(value))
+        kind = type(value)
+        if kind is str:  # most fields: ids, notes, topics
+            parts.append(key + encode_basestring(value))
+        elif value is None:
+            parts.append(key + "null")
+        else:
+            parts.append(key + (writer(kind) or _text_writer_for(kind))(value))
     fields = ",".join(parts)
     document = (
         '{"case_id":' + encode_basestring(case_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Transcoding
 
+from services.ledger.domain.isotime import iso_text
 from services.ledger.domain.values import (
     Owner,
     PauseReason,
@@ -161,7 +162,7 @@ def _bool_text(value: bool) -> str:
 
 def _datetime_iso_text(value: datetime) -> str:
     # isoformat() is digits and "-:T.+" only: nothing to escape.
-    return '{"_type_":"datetime_iso","_data_":"' + value.isoformat() + '"}'
+    return '{"_type_":"datetime_iso","_data_":"' + iso_text(value) + '"}'
 
 
 def _owner_text(owner: Owner) -> str:
