@@ -18,6 +18,7 @@ from services.ledger.domain.case import Case, Provenance
 from services.ledger.domain.errors import Rule, RuleViolated
 from services.ledger.domain.values import Owner, PauseReason, SwarmRole, Tier, TransferReason
 from services.ledger.infrastructure.postgres_url import parse_postgres_url
+from services.ledger.infrastructure.recorders import COPY_THRESHOLD
 from services.ledger.infrastructure.store import EventsourcingStore
 
 WHEN = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
@@ -121,6 +122,30 @@ class EventStoreSuite:
         assert third is not None
         third.pause(PauseReason.SCHEDULED, None, "", by("c4"))
         assert append(store, third, [record(third, "c4", 2)]) == {("C", 3): 3}  # no hole
+
+    def test_a_large_append_that_lost_a_race_on_one_case_is_refused_whole(
+        self, store: EventsourcingStore
+    ) -> None:
+        # From COPY_THRESHOLD events on, appends check versions with their own statement.
+        append(store, Case.open("C", ALICE, None, "", by("c1")), [])
+        stale = store.load_case("C")
+        moved = store.load_case("C")
+        assert stale is not None and moved is not None
+        moved.transfer(BOB, TransferReason.OTHER, None, "", None, False, by("c2"))
+        append(store, moved, [])
+        fresh = [Case.open(f"N{i}", ALICE, None, "", by(f"n{i}")) for i in range(COPY_THRESHOLD)]
+        fresh_events = [case.pending_events[0] for case in fresh]
+        stale.pause(PauseReason.SCHEDULED, None, "", by("c3"))
+        again = Case.open("C", BOB, None, "", by("c-again"))  # C's version 1 once more
+        for late in (stale, again):
+            with pytest.raises(AppendConflict):
+                store.append([*fresh_events, *late.pending_events], [*fresh, late], [])
+            assert store.max_position() == 2
+        current = store.load_case("C")
+        assert current is not None
+        current.pause(PauseReason.SCHEDULED, None, "", by("c4"))
+        positions = store.append([*fresh_events, *current.pending_events], [*fresh, current], [])
+        assert sorted(positions.values()) == list(range(3, 3 + COPY_THRESHOLD + 1))
 
     def test_a_used_command_id_is_a_conflict_and_its_events_are_not_stored(
         self, store: EventsourcingStore
