@@ -64,25 +64,35 @@ class PlanSummary:
 def source_rows(
     rows: Iterable[Row], mapping: ColumnMapping, summary: PlanSummary
 ) -> Iterator[SourceRow]:
-    for index, row in enumerate(rows):
-        summary.rows += 1
-        try:
-            at = mapping.parse_time(row[mapping.time].strip())
-        except ValueError:
-            summary.noise[NOISE_BAD_TIME] += 1
-            continue
-        status = "/".join(row.get(column, "").strip() for column in mapping.status)
-        yield SourceRow(
-            case_id=row[mapping.case].strip(),
-            at=at,
-            sequence=_sequence(row, mapping),
-            index=index,
-            owner=_owner(row, mapping, status),
-            status=status,
-            note=source_note([(k, row.get(k, "").strip()) for k in mapping.keep])
-            if mapping.keep
-            else "",
-        )
+    # The mapping's fields as locals and one Owner object per distinct owner: this loop runs
+    # once per row of a log of up to millions.
+    parse_time, time_column, case_column = mapping.parse_time, mapping.time, mapping.case
+    status_columns, keep = mapping.status, mapping.keep
+    owner_of = _Owners(mapping)
+    sequence = mapping.sequence
+    index = -1
+    try:
+        for index, row in enumerate(rows):  # counted in the finally
+            try:
+                at = parse_time(row[time_column].strip())
+            except ValueError:
+                summary.noise[NOISE_BAD_TIME] += 1
+                continue
+            if len(status_columns) == 1:
+                status = row.get(status_columns[0], "").strip()
+            else:
+                status = "/".join([row.get(column, "").strip() for column in status_columns])
+            yield SourceRow(
+                row[case_column].strip(),
+                at,
+                None if sequence is None else _sequence(row, mapping),
+                index,
+                owner_of(row, status),
+                status,
+                source_note([(k, row.get(k, "").strip()) for k in keep]) if keep else "",
+            )
+    finally:
+        summary.rows += index + 1
 
 
 def _sequence(row: Row, mapping: ColumnMapping) -> tuple[int, str] | None:
@@ -94,21 +104,30 @@ def _sequence(row: Row, mapping: ColumnMapping) -> tuple[int, str] | None:
     return (len(value), value)  # fixed-width codes order as text; shorter first otherwise
 
 
-def _owner(row: Row, mapping: ColumnMapping, status: str) -> Owner | None:
-    if mapping.owner_statuses is not None and status not in mapping.owner_statuses:
-        return None
-    person = _present(row, mapping.person, mapping)
-    group = _present(row, mapping.group, mapping)
-    if not person and not group:
-        return None
-    return Owner(agent_id=person, group_id=group)
+class _Owners:
+    """The owner a row names (None: none), one shared ``Owner`` per distinct person and group."""
+
+    def __init__(self, mapping: ColumnMapping) -> None:
+        self._person, self._group = mapping.person, mapping.group
+        self._missing = mapping.missing
+        self._statuses = mapping.owner_statuses
+        self._known: dict[tuple[str, str], Owner | None] = {}
+
+    def __call__(self, row: Row, status: str) -> Owner | None:
+        if self._statuses is not None and status not in self._statuses:
+            return None
+        person = "" if self._person is None else row.get(self._person, "").strip()
+        group = "" if self._group is None else row.get(self._group, "").strip()
+        key = (person, group)
+        known = self._known.get(key, _UNKNOWN)
+        if known is _UNKNOWN:
+            person = "" if person in self._missing else person
+            group = "" if group in self._missing else group
+            known = self._known[key] = Owner(person, group) if person or group else None
+        return known  # type: ignore[return-value]
 
 
-def _present(row: Row, column: str | None, mapping: ColumnMapping) -> str:
-    if column is None:
-        return ""
-    value = row.get(column, "").strip()
-    return "" if value in mapping.missing else value
+_UNKNOWN = object()
 
 
 def group_by_case(rows: Iterable[SourceRow]) -> dict[str, list[SourceRow]]:
@@ -147,7 +166,7 @@ class CasePlan:
         self._mapping = mapping
         self._summary = summary
         self._state = _State()
-        self._ties: Counter[datetime] = Counter()
+        self._ties: dict[datetime, int] = {}
         self._last: tuple[datetime, tuple[int, str], int] | None = None
 
     def add(self, rows: list[SourceRow]) -> list[c.Command]:
@@ -163,20 +182,29 @@ class CasePlan:
         self._last = _order(ordered[-1])
         mapping, summary, state, ties = self._mapping, self._summary, self._state, self._ties
         case_id = self.case_id
+        actor = f"import:{mapping.name}"
+        prefix = f"{mapping.name}:{case_id}:"
         out: list[c.Command] = []
         for row in ordered:
-            ties[row.at] += 1
+            at = row.at
+            rank = ties[at] = ties.get(at, 0) + 1
             # The rank among same-time rows keeps ids unique even where the sequence repeats.
             sequence = f"{row.sequence[1] or row.sequence[0]}-" if row.sequence else ""
-            tie = f"{sequence}{ties[row.at]}"
-            row_id = f"{mapping.name}:{case_id}:{int(row.at.timestamp())}:{tie}"
+            row_id = f"{prefix}{int(at.timestamp())}:{sequence}{rank}"
             planned = _row_commands(row, mapping, state, summary)
             if planned is None:
                 continue
             summary.rows_planned += 1
-            common = {"case_id": case_id, "actor": f"import:{mapping.name}", "occurred_at": row.at}
             for step, (factory, specific) in enumerate(planned, start=1):
-                out.append(factory(command_id=f"{row_id}:{step}", **common, **specific))  # type: ignore[arg-type]
+                out.append(
+                    factory(
+                        command_id=f"{row_id}:{step}",
+                        case_id=case_id,
+                        actor=actor,
+                        occurred_at=at,
+                        **specific,
+                    )
+                )
         return out
 
 
@@ -240,20 +268,24 @@ def _row_commands(
     )
     if state.resolved:
         if not reopens:
-            if row.owner is not None and row.owner != state.owner:
+            if row.owner is not None and _differs(row.owner, state.owner):
                 summary.noise[NOISE_RESOLVED_OWNER] += 1
             return [(c.RecordActivity, {"activity": row.status, "note": note})]
         planned.append((c.Reopen, {"reason": row.status, "note": note}))
         state.resolved = False
     elif kind is StatusKind.REOPEN:
         summary.noise[NOISE_REOPEN_OPEN] += 1
-    if row.owner is not None and row.owner != state.owner:
+    if row.owner is not None and _differs(row.owner, state.owner):
         planned.append(
             (c.Transfer, {"to_owner": row.owner, "reason": TransferReason.OTHER, "note": note})
         )
         state.owner = row.owner
     planned += _status_effects(kind, mapping, row, state, note)
     return planned or [(c.RecordActivity, {"activity": row.status, "note": note})]
+
+
+def _differs(owner: Owner, other: Owner | None) -> bool:
+    return owner is not other and owner != other  # rows share one Owner per distinct owner
 
 
 def _status_effects(
