@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ from services.observability.metrics import Metrics, MetricsEndpoint
 from services.observability.tracing import Tracing, tracing_from_env
 from services.projector.api import ProjectionPosition, QueryServicer
 from services.projector.database import ReadModelDatabase
+from services.projector.gcpacing import FrozenLongLived
 from services.projector.projector import Projector
 from services.projector.queries import OwnershipQueries
 from services.projector.telemetry import ProjectorTelemetry, projection_lag
@@ -256,14 +258,19 @@ def open_import_target(settings: Settings, via: str, target: str | None) -> Iter
                 settings, logging.getLevelName(logging.getLogger().getEffectiveLevel())
             )
             yield ImportTarget(
-                InProcessSink(CaseCommandHandler(store, settings.limits()),
-                              settings.import_batch_commands),
+                InProcessSink(
+                    CaseCommandHandler(store, settings.limits()),
+                    settings.import_batch_commands,
+                    # What survives a batch (cached case states) stays out of full collections.
+                    FrozenLongLived().after_batch,
+                ),
                 lambda position: projector_process.wait_for_position(position, 24 * 3600),
             )  # fmt: skip
         finally:
             if projector_process is not None:
                 projector_process.stop()
             store.close()
+            gc.unfreeze()  # the pacing's frozen survivors are the collector's again
         return
     if via == "inprocess":
         store = build_store(settings)

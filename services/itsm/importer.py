@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -80,9 +80,15 @@ def _parts(commands: Iterable[c.Command], size: int) -> Iterator[list[c.Command]
 class InProcessSink:
     """The application handler in this process, in large batches (one transaction each)."""
 
-    def __init__(self, handler: CaseCommandHandler, batch: int = 2000) -> None:
+    def __init__(
+        self,
+        handler: CaseCommandHandler,
+        batch: int = 2000,
+        after_batch: Callable[[], None] | None = None,
+    ) -> None:
         self._handler = handler
         self._batch = batch
+        self._after_batch = after_batch  # e.g. the collector's pacing (gcpacing)
 
     def send(self, commands: Iterable[c.Command], progress: Progress) -> Sent:
         sent = Sent()
@@ -93,6 +99,8 @@ class InProcessSink:
                 else:
                     sent.refused[refusal_reason(status_for(outcome))] += 1
             progress.advance(len(part))
+            if self._after_batch is not None:
+                self._after_batch()
         return sent
 
 
