@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -206,39 +205,30 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
     ) -> pb.ImportEventsResponse:
         with errors_as_status(context):
             tally = ImportTally()
-            # Each batch's commands as the stream read them, until its outcomes come back (the
-            # handler decides one batch while the one before it is written).
-            read: deque[list[tuple[int, pb.BatchCommand, c.Command | InvalidCommand]]] = deque()
-
-            def batches() -> Iterator[list[c.Command]]:
-                for chunk in self._import_chunks(request_iterator):
-                    read.append(chunk)
-                    yield traced([item for _, _, item in chunk if isinstance(item, c.Command)])
-
-            for outcomes in self._handler.execute_import_stream(batches()):
-                executed = iter(outcomes)
-                for index, wire, item in read.popleft():
-                    outcome = item if isinstance(item, InvalidCommand) else next(executed)
-                    tally.add(index, wire, _with_field_paths(outcome, item, wire, index))
+            chunk: list[tuple[int, pb.BatchCommand, c.Command | InvalidCommand]] = []
+            index = 0
+            for message in request_iterator:
+                for wire in message.commands:
+                    parsed = parsing.batch_command(wire, index, self._handler.limits)
+                    chunk.append((index, wire, parsed))
+                    index += 1
+                    if len(chunk) >= self._import_batch:
+                        self._import_chunk(chunk, tally)
+                        chunk = []
+            if chunk:
+                self._import_chunk(chunk, tally)
             return tally.response
 
-    def _import_chunks(
-        self, request_iterator: Iterator[pb.ImportEventsRequest]
-    ) -> Iterator[list[tuple[int, pb.BatchCommand, c.Command | InvalidCommand]]]:
-        """The stream's commands, parsed, in chunks of one transaction each."""
-        chunk: list[tuple[int, pb.BatchCommand, c.Command | InvalidCommand]] = []
-        index = 0
-        for message in request_iterator:
-            for wire in message.commands:
-                chunk.append(
-                    (index, wire, parsing.batch_command(wire, index, self._handler.limits))
-                )
-                index += 1
-                if len(chunk) >= self._import_batch:
-                    yield chunk
-                    chunk = []
-        if chunk:
-            yield chunk
+    def _import_chunk(
+        self,
+        chunk: list[tuple[int, pb.BatchCommand, c.Command | InvalidCommand]],
+        tally: ImportTally,
+    ) -> None:
+        commands = traced([item for _, _, item in chunk if isinstance(item, c.Command)])
+        executed = iter(self._handler.execute_import(commands))
+        for index, wire, item in chunk:
+            outcome = item if isinstance(item, InvalidCommand) else next(executed)
+            tally.add(index, wire, _with_field_paths(outcome, item, wire, index))
 
     def ReadCase(
         self, request: pb.ReadCaseRequest, context: grpc.ServicerContext

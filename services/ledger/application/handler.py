@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -83,44 +82,12 @@ class _SameAs:
     index: int
 
 
-@dataclass(slots=True)
-class _Plan:
-    """What one attempt decided, before it is written: the decision of each command, the new
-    events in the order they take positions, every case as the batch leaves it, the records
-    to store, and (once written) the events' positions."""
-
-    decided: list[Outcome | _Accepted | _SameAs | _AcceptedAhead]
-    events: list[Any]
-    cases: dict[str, Any]
-    records: list[CommandRecord]
-    positions: dict[tuple[str, int], int] | None = None
-
-    def changed_cases(self) -> dict[str, Any]:
-        """The cases this plan writes events for, in their new state."""
-        return {event.case_id: self.cases[event.case_id] for event in self.events}
-
-    def accepted(self) -> dict[str, CommandRecord]:
-        return {record.command_id: record for record in self.records}
-
-
-@dataclass(slots=True)
-class _AcceptedAhead:
-    """A repeat of a command the batch ahead accepted (being written while this one is
-    decided): answered as a replay of that batch's record once it is written."""
-
-    record: CommandRecord
-    ahead: _Plan
-
-
 class _DecisionPath(Protocol):
     """How one attempt loads cases, applies a command to one, and writes what was decided."""
 
     def load(
-        self, command_ids: set[str], case_ids: list[str], ahead: Mapping[str, Any]
-    ) -> tuple[dict[str, StoredCommand], dict[str, Any]]:
-        """Stored commands among ``command_ids``, and each case's state: ``ahead``'s (copied)
-        where it has one, else the stored one."""
-        ...
+        self, command_ids: set[str], case_ids: list[str]
+    ) -> tuple[dict[str, StoredCommand], dict[str, Any]]: ...
 
     def decide(self, case: Any, command: c.Command, now: datetime) -> tuple[Any, list[Any]]:
         """The case after the command and the events it recorded; raises DomainError."""
@@ -138,9 +105,8 @@ class _OnAggregates:
         self._store = store
 
     def load(
-        self, command_ids: set[str], case_ids: list[str], ahead: Mapping[str, Any]
+        self, command_ids: set[str], case_ids: list[str]
     ) -> tuple[dict[str, StoredCommand], dict[str, Any]]:
-        assert not ahead, "only imports decide ahead of a write"
         known, cases = self._store.load_for_commands(command_ids, case_ids)
         return known, dict(cases)
 
@@ -169,9 +135,9 @@ class _OnCaseStates:
         self._store = store
 
     def load(
-        self, command_ids: set[str], case_ids: list[str], ahead: Mapping[str, Any]
+        self, command_ids: set[str], case_ids: list[str]
     ) -> tuple[dict[str, StoredCommand], dict[str, Any]]:
-        known, states = self._store.load_states_for_commands(command_ids, case_ids, ahead)
+        known, states = self._store.load_states_for_commands(command_ids, case_ids)
         return known, dict(states)
 
     def decide(self, case: Any, command: c.Command, now: datetime) -> tuple[Any, list[Any]]:
@@ -217,54 +183,6 @@ class CaseCommandHandler:
         rules, answers and stored bytes, decided on compact case states."""
         return self._execute(commands, None, self._on_case_states)
 
-    def execute_import_stream(
-        self, batches: Iterable[Sequence[c.Command]]
-    ) -> Iterator[list[Outcome]]:
-        """``execute_import`` of each batch in turn, yielding each batch's outcomes in order.
-
-        Each batch is decided while the one before it is written (in a writer thread), so the
-        database's work and the wait for its commit overlap the next batch's Python work. It is
-        decided on the states the batch ahead leaves, and answers a repeat of a command that
-        batch accepted as the replay it will be; batches are written one at a time, in order.
-        If the batch ahead is not written as decided (another writer moved one of its cases, and
-        its commands were retried alone), the decisions that took it for granted are dropped and
-        the batch is decided again. If writing fails outright, the error is raised and nothing
-        after that batch is written.
-        """
-        path = self._on_case_states
-        pending: tuple[Sequence[c.Command], _Plan, Future[None]] | None = None
-        with ThreadPoolExecutor(1, thread_name_prefix="import-writer") as writer:
-            try:
-                for commands in batches:
-                    plan = self._plan(commands, path, pending[1] if pending is not None else None)
-                    done: list[Outcome] | None = None
-                    if pending is not None:
-                        ahead, pending = pending, None
-                        done, as_decided = self._settled(*ahead)
-                        if not as_decided:
-                            plan = self._plan(commands, path)
-                    pending = (commands, plan, writer.submit(self._write, plan, path))
-                    if done is not None:
-                        yield done
-            except Exception:
-                # Reading or deciding a later batch failed: what is being written is still
-                # answered first, as it would have been one batch after the other.
-                if pending is not None:
-                    yield self._settled(*pending)[0]
-                raise
-            if pending is not None:
-                yield self._settled(*pending)[0]
-
-    def _settled(
-        self, commands: Sequence[c.Command], plan: _Plan, written: Future[None]
-    ) -> tuple[list[Outcome], bool]:
-        """The outcomes of a batch once its write ends, and whether it was written as decided."""
-        try:
-            written.result()
-        except AppendConflict:
-            return [self._retry_alone(command, None) for command in commands], False
-        return self._outcomes(plan), True
-
     def _execute(
         self, commands: Sequence[c.Command], deadline: float | None, path: _DecisionPath
     ) -> list[Outcome]:
@@ -308,21 +226,6 @@ class CaseCommandHandler:
     def _attempt(
         self, commands: Sequence[c.Command], deadline: float | None, path: _DecisionPath
     ) -> list[Outcome]:
-        plan = self._plan(commands, path)
-        if plan.records and deadline is not None and time.monotonic() >= deadline:
-            error = DeadlineExceeded("the deadline passed before the command was written")
-            return [
-                error if isinstance(d, _Accepted | _SameAs | _AcceptedAhead) else d
-                for d in plan.decided
-            ]
-        self._write(plan, path)
-        return self._outcomes(plan)
-
-    def _plan(
-        self, commands: Sequence[c.Command], path: _DecisionPath, ahead: _Plan | None = None
-    ) -> _Plan:
-        """Decide every command; ``ahead`` is a batch decided before and not yet written, whose
-        outcome these decisions take for granted."""
         now = self.clock()
         # Shape first: a malformed command never reaches the database, nor fails its neighbours.
         invalid = {
@@ -334,43 +237,40 @@ class CaseCommandHandler:
         known, cases = path.load(
             {command.command_id for command in valid},
             list(dict.fromkeys(command.case_id for command in valid)),
-            ahead.changed_cases() if ahead is not None else {},
         )
-        plan = _Plan([], [], cases, [])
         first_in_batch: dict[str, int] = {}
-        accepted_ahead = ahead.accepted() if ahead is not None else {}
+        decided: list[Outcome | _Accepted | _SameAs] = []
+        # Events take positions in the order their commands were sent, across cases.
+        events_in_order: list[Any] = []
+
         for index, command in enumerate(commands):
             if index in invalid:
-                plan.decided.append(invalid[index])
+                decided.append(invalid[index])
                 continue
-            plan.decided.append(
+            decided.append(
                 self._decide(
-                    index, command, now, known, accepted_ahead, ahead, first_in_batch, commands,
-                    path, plan,
+                    index, command, now, known, cases, first_in_batch, commands, path,
+                    events_in_order,
                 )
             )  # fmt: skip
-        plan.records = [d.record for d in plan.decided if isinstance(d, _Accepted)]
-        return plan
 
-    @staticmethod
-    def _write(plan: _Plan, path: _DecisionPath) -> None:
-        plan.positions = path.write(plan.events, plan.cases, plan.records) if plan.records else {}
+        records = [d.record for d in decided if isinstance(d, _Accepted)]
+        positions: dict[tuple[str, int], int] = {}
+        if records:
+            if deadline is not None and time.monotonic() >= deadline:
+                error = DeadlineExceeded("the deadline passed before the command was written")
+                return [error if isinstance(d, _Accepted | _SameAs) else d for d in decided]
+            positions = path.write(events_in_order, cases, records)
 
-    def _outcomes(self, plan: _Plan) -> list[Outcome]:
-        """The answers of a written plan."""
-        assert plan.positions is not None
         outcomes: list[Outcome] = []
-        for d in plan.decided:
+        for d in decided:
             if isinstance(d, _Accepted):
-                outcomes.append(self._result_of(d.record, plan.positions, replayed=False))
+                outcomes.append(self._result_of(d.record, positions, replayed=False))
             elif isinstance(d, _SameAs):
                 earlier = outcomes[d.index]
                 outcomes.append(
                     earlier.as_replayed() if isinstance(earlier, CommandResult) else earlier
                 )
-            elif isinstance(d, _AcceptedAhead):
-                assert d.ahead.positions is not None, "the batch ahead is written first"
-                outcomes.append(self._result_of(d.record, d.ahead.positions, replayed=True))
             else:
                 outcomes.append(d)
         return outcomes
@@ -381,13 +281,12 @@ class CaseCommandHandler:
         command: c.Command,
         now: datetime,
         known: dict[str, StoredCommand],
-        accepted_ahead: dict[str, CommandRecord],
-        ahead: _Plan | None,
+        cases: dict[str, Any],
         first_in_batch: dict[str, int],
         commands: Sequence[c.Command],
         path: _DecisionPath,
-        plan: _Plan,
-    ) -> Outcome | _Accepted | _SameAs | _AcceptedAhead:
+        events_in_order: list[Any],
+    ) -> Outcome | _Accepted | _SameAs:
         fingerprint = command.fingerprint()
         stored = known.get(command.command_id)
         if stored is not None:
@@ -396,12 +295,6 @@ class CaseCommandHandler:
                     command.command_id, stored.record.case_id, stored.record.kind
                 )
             return self._result_of(stored.record, {}, replayed=True, position=stored.position)
-        record_ahead = accepted_ahead.get(command.command_id)
-        if record_ahead is not None:  # as if stored: the batch ahead is written before this one
-            assert ahead is not None
-            if record_ahead.fingerprint != fingerprint:
-                return CommandIdReused(command.command_id, record_ahead.case_id, record_ahead.kind)
-            return _AcceptedAhead(record_ahead, ahead)
         earlier = first_in_batch.get(command.command_id)
         if earlier is not None:
             if commands[earlier].fingerprint() != fingerprint:
@@ -409,7 +302,7 @@ class CaseCommandHandler:
                 return CommandIdReused(command.command_id, original.case_id, original.kind)
             return _SameAs(earlier)
 
-        case = plan.cases[command.case_id]
+        case = cases[command.case_id]
         version_before = case.version if case is not None else 0
         if command.expected_version is not None and command.expected_version != version_before:
             return VersionConflict(command.case_id, command.expected_version, version_before)
@@ -418,9 +311,8 @@ class CaseCommandHandler:
             case, new_events = path.decide(case, command, now)
         except DomainError as refusal:
             return refusal
-        plan.cases[command.case_id] = case
-        # Events take positions in the order their commands were sent, across cases.
-        plan.events += new_events
+        cases[command.case_id] = case
+        events_in_order += new_events
         first_in_batch[command.command_id] = index
         return _Accepted(
             CommandRecord(

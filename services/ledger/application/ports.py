@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,14 +72,9 @@ class EventStore(Protocol):
         ...
 
     def load_states_for_commands(
-        self,
-        command_ids: Iterable[str],
-        case_ids: Iterable[str],
-        ahead: Mapping[str, CaseState] = ...,
+        self, command_ids: Iterable[str], case_ids: Iterable[str]
     ) -> tuple[dict[str, StoredCommand], dict[str, CaseState | None]]:
-        """``load_for_commands`` with each case as a compact ``CaseState`` the caller owns; a
-        case in ``ahead`` (decided, not yet written) starts from a copy of that state rather
-        than from the stored one (the events stored after its version are still applied)."""
+        """``load_for_commands`` with each case as a compact ``CaseState`` the caller owns."""
         ...
 
     def append_sealed(

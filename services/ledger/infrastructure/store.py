@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import MappingProxyType
 from typing import Generic, Protocol, Self, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
@@ -220,16 +219,12 @@ class EventsourcingStore:
         return case
 
     def load_states_for_commands(
-        self,
-        command_ids: Iterable[str],
-        case_ids: Iterable[str],
-        ahead: Mapping[str, CaseState] = MappingProxyType({}),
+        self, command_ids: Iterable[str], case_ids: Iterable[str]
     ) -> tuple[dict[str, StoredCommand], dict[str, CaseState | None]]:
         """``load_for_commands`` as compact case states (the import path's), from their own
-        cache: a cached state asks only for the events after its version. A case in ``ahead``
-        (decided, not yet written) starts from a copy of that state instead."""
+        cache: a cached state asks only for the events after its version."""
         return self._load_with_commands(
-            self._state_cache, self._state_brought_up_to_date, command_ids, case_ids, ahead
+            self._state_cache, self._state_brought_up_to_date, command_ids, case_ids
         )
 
     def _load_with_commands(
@@ -238,14 +233,11 @@ class EventsourcingStore:
         brought_up_to_date: Callable[[CachedCase | None, list[StoredEvent]], CachedCase | None],
         command_ids: Iterable[str],
         case_ids: Iterable[str],
-        ahead: Mapping[str, CachedCase] = MappingProxyType({}),
     ) -> tuple[dict[str, StoredCommand], dict[str, CachedCase | None]]:
-        """The stored commands among ``command_ids`` and each case's state from ``ahead`` or
-        ``cache``, brought up to date with the events after that version, in one round trip."""
+        """The stored commands among ``command_ids`` and each case's state from ``cache``,
+        brought up to date with the events after its cached version, in one round trip."""
         wanted = list(dict.fromkeys(case_ids))
-        cached = [
-            ahead[case_id].copy() if case_id in ahead else cache.get(case_id) for case_id in wanted
-        ]
+        cached = [cache.get(case_id) for case_id in wanted]
         with _translated_errors():
             found, stored_events = self.recorder.select_commands_and_events(
                 list(command_ids), wanted, [0 if case is None else case.version for case in cached]
