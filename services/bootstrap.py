@@ -176,7 +176,16 @@ def build_ledger(settings: Settings, tracing: Tracing | None = None) -> Ledger:
     )
     checks: dict[str, Check] = {}
     if settings.runs("ledger"):
-        server.add_ledger(LedgerServicer(handler, writer, reader, settings.import_batch_commands))
+        # An import batch leaves thousands of collector-tracked objects, and every few batches
+        # a full collection walked all the process's long-lived ones: freeze survivors instead.
+        importing = LedgerServicer(
+            handler,
+            writer,
+            reader,
+            settings.import_batch_commands,
+            after_import_batch=FrozenLongLived().after_batch,
+        )
+        server.add_ledger(importing)
         auditing = AuditServicer(build_auditor(store), settings.limits())
         server.add_service(
             AUDIT_SERVICE_NAME,

@@ -16,13 +16,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bench.workload import interleaved_batches
+from ownership.v1 import ledger_pb2 as pb
 from services.audit.checkpoints import CheckpointTable
 from services.audit.service import Auditor
+from services.ledger.api.rendering import batch_command
+from services.ledger.api.servicer import LedgerServicer
 from services.ledger.application import commands as c
 from services.ledger.application.handler import CaseCommandHandler, Outcome
 from services.ledger.application.results import CommandResult
 from services.ledger.application.validation import Limits
 from services.ledger.domain.case import Case
+from services.ledger.domain.errors import DomainError
 from services.ledger.domain.values import Owner, PauseReason, SwarmRole, Tier, TransferReason
 from services.ledger.infrastructure.store import EventsourcingStore
 
@@ -211,3 +215,27 @@ def test_a_case_moved_by_another_process_is_decided_on_its_new_state(
         assert Auditor(store, CheckpointTable(store)).verify_case("X").ok
     finally:
         elsewhere.close()
+
+
+def test_imports_are_answered_batch_by_batch_and_refusals_hold_no_frames(
+    stores: tuple[EventsourcingStore, EventsourcingStore],
+) -> None:
+    store, _ = stores
+    handler = CaseCommandHandler(store, Limits())
+    answered: list[int] = []
+    servicer = LedgerServicer(
+        handler, None, None, import_batch=8,  # type: ignore[arg-type]
+        after_import_batch=lambda: answered.append(len(_rows(store))),
+    )  # fmt: skip
+    commands = awkward_commands()
+    messages = [
+        pb.ImportEventsRequest(commands=[batch_command(x) for x in commands[start : start + 5]])
+        for start in range(0, len(commands), 5)
+    ]
+    response = servicer.ImportEvents(iter(messages), None)  # type: ignore[arg-type]
+    assert (response.accepted, response.replayed, response.refused) == (13, 1, 7)
+    assert answered == [5, 10, 14]  # once per batch of 8 commands, after it was written
+    # A refusal's traceback would hold the handler's frames, and through them the refusal
+    # itself: garbage only the cyclic collector frees, which imports keep out of the way.
+    refusals = [o for o in handler.execute_import(commands) if isinstance(o, DomainError)]
+    assert refusals and all(r.__traceback__ is None for r in refusals)

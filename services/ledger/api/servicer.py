@@ -115,11 +115,14 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
         writer: GroupCommitWriter,
         reader: LedgerReader,
         import_batch: int = 2000,
+        after_import_batch: Callable[[], None] = lambda: None,
     ) -> None:
         self._handler = handler
         self._writer = writer
         self._reader = reader
         self._import_batch = import_batch
+        # Called once each import batch is answered (the composition paces the collector).
+        self._after_import_batch = after_import_batch
 
     def _execute(
         self,
@@ -229,6 +232,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):  # type: ignore[mis
         for index, wire, item in chunk:
             outcome = item if isinstance(item, InvalidCommand) else next(executed)
             tally.add(index, wire, _with_field_paths(outcome, item, wire, index))
+        self._after_import_batch()
 
     def ReadCase(
         self, request: pb.ReadCaseRequest, context: grpc.ServicerContext

@@ -310,6 +310,9 @@ class CaseCommandHandler:
         try:
             case, new_events = path.decide(case, command, now)
         except DomainError as refusal:
+            # Its traceback would keep this frame and its callers' alive, whose locals hold the
+            # refusal: a cycle only the collector frees, and imports freeze survivors (bootstrap).
+            refusal.__traceback__ = None
             return refusal
         cases[command.case_id] = case
         events_in_order += new_events
